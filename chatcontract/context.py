@@ -1,0 +1,73 @@
+"""What every checker receives: the spec, the target, credentials, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from chatcontract.redact import Redactor
+from chatcontract.spec import Spec
+
+__all__ = ["Credentials", "RunContext", "RunSettings"]
+
+
+@runtime_checkable
+class Credentials(Protocol):
+    """Tokens for named users; implementations live in :mod:`chatcontract.auth`."""
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """At least one user; isolation checks need two."""
+        ...
+
+    async def token(self, user: str | None = None) -> str:
+        """A currently valid bearer token for ``user`` (default: the first user)."""
+        ...
+
+    def secrets(self) -> Iterable[str]:
+        """Every secret this provider holds or has handed out, for redaction."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    seed: int = 0
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    max_examples: int = 25
+    """Per operation, for schemathesis and WebSocket frame fuzzing."""
+    request_budget: int = 5_000
+    """Upper bound on HTTP requests a run may send (REST phases included)."""
+    rate_limit: str | None = None
+    """schemathesis-style ``N/s`` or ``N/m`` pacing for gentle staging runs."""
+    time_budget: float | None = None
+    """Seconds for the whole run; checkers stop starting new work past it."""
+    check_limits: bool = False
+    """Opt-in: exercise connection and rate limits (always on for the reference)."""
+    signing_key: str | None = None
+    """Optional HS256 key, to forge expired/nbf/iss/aud tokens for the auth matrix."""
+    target_is_reference: bool = False
+    tiers: frozenset[str] = frozenset({"P1", "P2"})
+
+
+@dataclass(slots=True)
+class RunContext:
+    """Shared by every category of one run."""
+
+    spec: Spec
+    base_url: str
+    credentials: Credentials
+    settings: RunSettings = field(default_factory=RunSettings)
+    redactor: Redactor = field(default_factory=Redactor)
+    cache: dict[str, Any] = field(default_factory=dict)
+    """Per-run memo shared across categories (positive controls, created resources)."""
+
+    @property
+    def ws_base_url(self) -> str:
+        if self.base_url.startswith("https://"):
+            return "wss://" + self.base_url.removeprefix("https://")
+        return "ws://" + self.base_url.removeprefix("http://")
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path

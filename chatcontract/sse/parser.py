@@ -1,0 +1,370 @@
+"""A sans-I/O parser for ``text/event-stream`` bodies.
+
+It follows the WHATWG HTML "event stream interpretation" rules
+(https://html.spec.whatwg.org/multipage/server-sent-events.html), with two
+deliberate differences, both because a contract checker must flag what a
+browser would quietly tolerate:
+
+* invalid UTF-8 is a violation (``invalid-utf8``) that stops the parser,
+  instead of being decoded to U+FFFD;
+* lines and events have size limits (``line-too-long``, ``event-too-large``).
+
+Feed it bytes with :meth:`SSEParser.receive_data` and :meth:`SSEParser.receive_eof`,
+collect items with :meth:`SSEParser.events_received`. Misbehaving peers never make
+it raise: the first violation is recorded and all later input is discarded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatcontract.errors import ChatContractError, ConfigError
+
+__all__ = [
+    "VIOLATION_CODES",
+    "ParserLimits",
+    "ParserViolation",
+    "SSEComment",
+    "SSEEvent",
+    "SSEParser",
+]
+
+#: Every code :attr:`ParserViolation.code` can take.
+VIOLATION_CODES = frozenset({"line-too-long", "event-too-large", "invalid-utf8"})
+
+_BOM = "\ufeff"
+_BOM_BYTES = len(_BOM.encode("utf-8"))
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# A reconnection time above this is meaningless (millions of years) and would
+# let a peer make us parse megabyte-long integers, so such values are ignored.
+_MAX_RETRY = (1 << 63) - 1
+_MAX_RETRY_DIGITS = len(str(_MAX_RETRY))
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched event."""
+
+    event: str
+    """Event type; ``"message"`` when the block had no (or an empty) ``event`` field."""
+    data: str
+    """The ``data`` lines joined with ``"\\n"``."""
+    id: str | None
+    """The last event ID buffer at dispatch time (it persists across events); ``None`` if
+    no ``id`` field has been seen yet."""
+    retry: int | None
+    """The reconnection time set by this event's block, if any."""
+    has_event_field: bool
+    """Whether this block carried an explicit ``event`` field."""
+    index: int
+    """1-based count of dispatched events."""
+
+
+@dataclass(frozen=True, slots=True)
+class SSEComment:
+    """A comment line (``:`` first); servers send them as heartbeats."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParserViolation:
+    """Why the parser stopped. ``code`` is one of :data:`VIOLATION_CODES`."""
+
+    code: str
+    message: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParserLimits:
+    """Size limits; they are security limits, so a hostile peer cannot exhaust memory."""
+
+    max_line_bytes: int = 1 << 20
+    max_event_bytes: int = 8 << 20
+
+    def __post_init__(self) -> None:
+        if self.max_line_bytes < 1 or self.max_event_bytes < 1:
+            raise ConfigError(f"parser limits must be positive, got {self!r}")
+
+
+_DEFAULT_LIMITS = ParserLimits()
+
+# A frozen dataclass's __init__ pays for object.__setattr__ per field, about half
+# the cost of parsing a typical event; filling the slots directly is twice as fast
+# and yields the very same SSEEvent.
+_new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[SSEEvent, object], None]:
+    setter: Callable[[SSEEvent, object], None] = vars(SSEEvent)[name].__set__
+    return setter
+
+
+_set_event = _slot_setter("event")
+_set_data = _slot_setter("data")
+_set_id = _slot_setter("id")
+_set_retry = _slot_setter("retry")
+_set_has_event_field = _slot_setter("has_event_field")
+_set_index = _slot_setter("index")
+
+
+def _utf8_len(text: str) -> int:
+    # isascii() is O(1) in CPython, so the common case costs no encode.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+class SSEParser:
+    """Incremental ``text/event-stream`` parser: bytes in, events or a violation out."""
+
+    def __init__(self, limits: ParserLimits = _DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._outbox: list[SSEEvent | SSEComment] = []
+        self._violation: ParserViolation | None = None
+        self._eof = False
+        self._bytes_received = 0
+        # Stream offset just past the last decoded character; the decoder may hold
+        # up to three more bytes of an incomplete character.
+        self._consumed = 0
+        self._at_start = True
+        # The previous chunk ended in CR, so an LF opening the next one belongs to it.
+        self._skip_lf = False
+        # The incomplete current line, kept as pieces so a line trickled in byte by
+        # byte costs linear, not quadratic, time.
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._line_offset = 0
+        self._data: list[str] = []
+        self._data_bytes = 0
+        self._event_type = ""
+        self._has_event = False
+        self._retry: int | None = None
+        self._id_buffer: str | None = None
+        self._committed_id: str | None = None
+        self._reconnection_time: int | None = None
+        self._index = 0
+
+    @property
+    def violation(self) -> ParserViolation | None:
+        """The first violation; once set, all further input is discarded."""
+        return self._violation
+
+    @property
+    def last_event_id(self) -> str:
+        """The value to send as ``Last-Event-ID`` when reconnecting.
+
+        Like a browser's "last event ID string", it only moves at a blank line, so
+        an ``id`` in a block the stream cut off does not count.
+        """
+        return self._committed_id or ""
+
+    @property
+    def reconnection_time(self) -> int | None:
+        """The most recent valid ``retry`` value in milliseconds, dispatched or not."""
+        return self._reconnection_time
+
+    @property
+    def bytes_received(self) -> int:
+        """Every byte fed in, including bytes discarded after a violation."""
+        return self._bytes_received
+
+    def events_received(self) -> list[SSEEvent | SSEComment]:
+        """Return the items parsed since the previous call, in stream order."""
+        items, self._outbox = self._outbox, []
+        return items
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed the next chunk of the body; chunk boundaries may fall anywhere."""
+        if self._eof:
+            raise ChatContractError("receive_data() called after receive_eof()")
+        self._bytes_received += len(data)
+        if self._violation is not None or not data:
+            return
+        try:
+            text = self._decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            self._decode_failed(exc)
+            return
+        self._consumed = self._bytes_received - len(self._decoder.getstate()[0])
+        self._feed(text)
+
+    def receive_eof(self) -> None:
+        """Signal the end of the body. An unterminated last event is dropped, per spec."""
+        if self._eof:
+            return
+        self._eof = True
+        if self._violation is None:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                self._decode_failed(exc)
+        self._pending = []
+        self._data = []
+
+    def _decode_failed(self, exc: UnicodeDecodeError) -> None:
+        # The spec decodes with replacement characters, but a server sending
+        # invalid UTF-8 breaks the text/event-stream contract and a checker must
+        # say so; everything before the bad byte is still delivered.
+        start = self._consumed
+        self._consumed = start + exc.start
+        self._feed(exc.object[: exc.start].decode("utf-8"))
+        bad = exc.object[exc.start : exc.end].hex(" ")
+        self._fail("invalid-utf8", f"invalid UTF-8 ({exc.reason}: {bad})", start + exc.start)
+
+    def _fail(self, code: str, what: str, offset: int) -> None:
+        if self._violation is None:
+            where = f"at byte offset {offset}, in event {self._index + 1}"
+            self._violation = ParserViolation(code, f"{what} {where}", offset)
+        self._pending = []
+        self._data = []
+
+    def _line_too_long(self, offset: int) -> None:
+        self._fail("line-too-long", f"line longer than {self._limits.max_line_bytes} bytes", offset)
+
+    def _feed(self, text: str) -> None:
+        if self._at_start:
+            if not text:
+                return
+            self._at_start = False
+            if text[0] == _BOM:
+                text = text[1:]
+                self._line_offset += _BOM_BYTES
+        if self._skip_lf and text:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
+                self._line_offset += 1
+        if not text:
+            return
+        max_line = self._limits.max_line_bytes
+        if "\n" not in text and "\r" not in text:
+            self._pending.append(text)
+            self._pending_bytes += _utf8_len(text)
+            if self._pending_bytes > max_line:
+                self._line_too_long(self._line_offset)
+            return
+
+        raw = "".join(self._pending) + text if self._pending else text
+        if "\r" in raw:
+            self._skip_lf = raw[-1] == "\r"
+            lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        else:
+            lines = raw.split("\n")
+        tail = lines.pop()
+
+        # A line of n characters is at most 4n bytes, so most chunks need no scan.
+        quarter = max_line // 4
+        if len(raw) > quarter and len(max(lines, key=len, default="")) > quarter:
+            for number, line in enumerate(lines):
+                if len(line) > quarter and _utf8_len(line) > max_line:
+                    self._process(lines[:number], raw)
+                    self._line_too_long(self._offset_of_line(raw, number))
+                    return
+        self._process(lines, raw)
+        if self._violation is not None:
+            return
+        tail_bytes = _utf8_len(tail)
+        self._line_offset = self._consumed - tail_bytes
+        self._pending = [tail] if tail else []
+        self._pending_bytes = tail_bytes
+        if tail_bytes > max_line:
+            self._line_too_long(self._line_offset)
+
+    def _offset_of_line(self, raw: str, number: int) -> int:
+        start = 0
+        for count, match in enumerate(_LINE_END.finditer(raw)):
+            if count == number:
+                break
+            start = match.end()
+        return self._line_offset + _utf8_len(raw[:start])
+
+    def _process(self, lines: list[str], raw: str) -> None:
+        # The hot loop: parser state lives in locals and is written back once, and
+        # the common shapes ("data: ...", blank line) are tested first.
+        emit = self._outbox.append
+        data = self._data
+        data_bytes = self._data_bytes
+        event_type = self._event_type
+        has_event = self._has_event
+        retry = self._retry
+        id_buffer = self._id_buffer
+        committed_id = self._committed_id
+        index = self._index
+        # The size of the dispatched data, not the spec's buffer with its extra LF.
+        event_cap = self._limits.max_event_bytes + 1
+        too_large = False
+        remaining = iter(lines)
+
+        for line in remaining:
+            if not line:
+                committed_id = id_buffer
+                if data:
+                    index += 1
+                    event = _new(SSEEvent)
+                    _set_event(event, event_type or "message")
+                    _set_data(event, "\n".join(data))
+                    _set_id(event, id_buffer)
+                    _set_retry(event, retry)
+                    _set_has_event_field(event, has_event)
+                    _set_index(event, index)
+                    emit(event)
+                    data = []
+                    data_bytes = 0
+                event_type = ""
+                has_event = False
+                retry = None
+                continue
+            if line.startswith("data:"):
+                value = line[6:] if line.startswith(" ", 5) else line[5:]
+                data.append(value)
+                data_bytes += (len(value) if value.isascii() else len(value.encode())) + 1
+                if data_bytes > event_cap:
+                    too_large = True
+                    break
+                continue
+            colon = line.find(":")
+            if colon == 0:
+                emit(SSEComment(line[2:] if line.startswith(" ", 1) else line[1:]))
+                continue
+            if colon < 0:
+                field = line
+                value = ""
+            else:
+                field = line[:colon]
+                value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+            if field == "event":
+                event_type = value
+                has_event = True
+            elif field == "id":
+                if "\0" not in value:
+                    id_buffer = value
+            elif field == "data":
+                # Only a bare "data" line gets here; "data:..." took the fast path.
+                data.append(value)
+                data_bytes += 1
+                if data_bytes > event_cap:
+                    too_large = True
+                    break
+            elif field == "retry" and value.isascii() and value.isdigit():
+                digits = value.lstrip("0") or "0"
+                if len(digits) <= _MAX_RETRY_DIGITS and int(digits) <= _MAX_RETRY:
+                    retry = int(digits)
+                    self._reconnection_time = retry
+
+        self._data = data
+        self._data_bytes = data_bytes
+        self._event_type = event_type
+        self._has_event = has_event
+        self._retry = retry
+        self._id_buffer = id_buffer
+        self._committed_id = committed_id
+        self._index = index
+        if too_large:
+            number = len(lines) - sum(1 for _ in remaining) - 1
+            limit = self._limits.max_event_bytes
+            offset = self._offset_of_line(raw, number)
+            self._fail("event-too-large", f"event data larger than {limit} bytes", offset)
