@@ -7,9 +7,9 @@ from typing import Any, cast
 
 from chatcontract.spec.model import (
     Correlation,
-    OperationKind,
     Flow,
     Operation,
+    OperationKind,
     OrderRule,
     Pair,
     Reaction,

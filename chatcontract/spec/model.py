@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 __all__ = [
     "Correlation",
-    "OperationKind",
     "Flow",
     "Operation",
+    "OperationKind",
     "OrderRule",
     "Pair",
     "Reaction",
