@@ -84,9 +84,11 @@ def _check_openapi(document: Mapping[str, JSON]) -> list[Problem]:
     problems: list[Problem] = []
     try:
         for error in validator.iter_errors():
+            if type(error).__name__ == "DuplicateOperationIDError":
+                continue  # reported by _check_operation_ids with a pointer
             path = list(getattr(error, "path", ()) or ())
             message = str(getattr(error, "message", error)).split("\n", 1)[0]
-            problems.append((join("", *path), message))
+            problems.append((join("", *path) or "/", message))
     except Exception as exc:  # the validator raises on shapes it did not expect
         problems.append(("/", f"invalid OpenAPI document: {type(exc).__name__}: {exc}"[:300]))
     return problems
@@ -101,19 +103,24 @@ def _generatable(schema: JSON) -> bool:
     return isinstance(schema, dict | bool) and schema not in ({}, False)
 
 
-def _check_operations(document: Mapping[str, JSON]) -> Iterator[Problem]:
+def _check_operation_ids(document: Mapping[str, JSON]) -> Iterator[Problem]:
     seen_ids: dict[str, str] = {}
+    for _path, _method, pointer, op in iter_operations(document):
+        op_id = op.get("operationId")
+        if not isinstance(op_id, str):
+            continue
+        if op_id in seen_ids:
+            yield (
+                join(pointer, "operationId"),
+                f"duplicate operationId {op_id!r} (also at {seen_ids[op_id]})",
+            )
+        else:
+            seen_ids[op_id] = pointer
+
+
+def _check_operations(document: Mapping[str, JSON]) -> Iterator[Problem]:
     for path, method, pointer, op in iter_operations(document):
         label = f"{method.upper()} {path}"
-        op_id = op.get("operationId")
-        if isinstance(op_id, str):
-            if op_id in seen_ids:
-                yield (
-                    join(pointer, "operationId"),
-                    f"duplicate operationId {op_id!r} (also at {seen_ids[op_id]})",
-                )
-            else:
-                seen_ids[op_id] = pointer
         if not op.get("responses"):
             yield join(pointer, "responses"), f"{label} documents no responses"
         if "x-tier" in op:
@@ -255,7 +262,7 @@ def lint_document(document: Mapping[str, JSON]) -> list[Problem]:
     problems = _check_refs(document)
     if problems:
         return problems
-    problems = _check_openapi(document)
+    problems = _check_openapi(document) + list(_check_operation_ids(document))
     if problems:
         return problems
     problems = list(_check_operations(document))

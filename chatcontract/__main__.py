@@ -1,0 +1,5 @@
+"""``python -m chatcontract``."""
+
+from chatcontract.cli import main
+
+main()
