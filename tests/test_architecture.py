@@ -1,0 +1,70 @@
+"""Import rules from ARCHITECTURE.md, enforced: cores stay pure, layers point one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "chatcontract"
+IO_MODULES = {"asyncio", "httpx", "websockets", "uvicorn", "starlette", "socket", "schemathesis"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _files(sub: str) -> list[Path]:
+    target = PACKAGE / sub
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "core", ["sequence.py", "sse/parser.py", "spec", "schemas.py", "redact.py"]
+)
+def test_sans_io_cores_import_no_io_library(core: str) -> None:
+    """The parser, the sequence engine and the spec model must run without any I/O stack."""
+    for path in _files(core):
+        if path.name == "source.py":
+            continue  # reading a spec from a URL is the spec layer's one I/O edge
+        bad = {m for m in _imports(path) if m.split(".")[0] in IO_MODULES}
+        assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        (
+            "spec",
+            ("chatcontract.rest", "chatcontract.sse", "chatcontract.ws", "chatcontract.report"),
+        ),
+        (
+            "report",
+            ("chatcontract.rest", "chatcontract.sse", "chatcontract.ws", "chatcontract.reference"),
+        ),
+        (
+            "reference",
+            ("chatcontract.rest", "chatcontract.sse", "chatcontract.ws", "chatcontract.runner"),
+        ),
+        ("sequence.py", ("chatcontract.sse", "chatcontract.ws", "chatcontract.rest")),
+    ],
+)
+def test_layers_import_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
+    for path in _files(layer):
+        bad = {m for m in _imports(path) if m.startswith(forbidden)}
+        assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+def test_no_module_is_a_monolith() -> None:
+    """Small modules: the worst file of every anchor project is its biggest."""
+    for path in PACKAGE.rglob("*.py"):
+        lines = len(path.read_text().splitlines())
+        assert lines < 800, f"{path.relative_to(PACKAGE)} has {lines} lines"
