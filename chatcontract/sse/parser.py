@@ -9,6 +9,9 @@ browser would quietly tolerate:
   instead of being decoded to U+FFFD;
 * lines and events have size limits (``line-too-long``, ``event-too-large``).
 
+It also ignores ``retry`` values above 2**63 - 1 milliseconds, which no server
+means and which would otherwise cost a huge integer conversion.
+
 Feed it bytes with :meth:`SSEParser.receive_data` and :meth:`SSEParser.receive_eof`,
 collect items with :meth:`SSEParser.events_received`. Misbehaving peers never make
 it raise: the first violation is recorded and all later input is discarded.
@@ -38,8 +41,8 @@ VIOLATION_CODES = frozenset({"line-too-long", "event-too-large", "invalid-utf8"}
 _BOM = "\ufeff"
 _BOM_BYTES = len(_BOM.encode("utf-8"))
 _LINE_END = re.compile(r"\r\n|\r|\n")
-# A reconnection time above this is meaningless (millions of years) and would
-# let a peer make us parse megabyte-long integers, so such values are ignored.
+# A reconnection time above this is meaningless (292 million years) and would let
+# a peer make us convert megabyte-long integers, so such values are ignored.
 _MAX_RETRY = (1 << 63) - 1
 _MAX_RETRY_DIGITS = len(str(_MAX_RETRY))
 
@@ -130,6 +133,7 @@ class SSEParser:
         # Stream offset just past the last decoded character; the decoder may hold
         # up to three more bytes of an incomplete character.
         self._consumed = 0
+        self._carry = 0
         self._at_start = True
         # The previous chunk ended in CR, so an LF opening the next one belongs to it.
         self._skip_lf = False
@@ -178,18 +182,28 @@ class SSEParser:
         return items
 
     def receive_data(self, data: bytes) -> None:
-        """Feed the next chunk of the body; chunk boundaries may fall anywhere."""
+        """Feed the next chunk of the body; chunk boundaries may fall anywhere.
+
+        Raises :class:`~chatcontract.errors.ChatContractError` only for a caller bug:
+        data after :meth:`receive_eof`.
+        """
         if self._eof:
             raise ChatContractError("receive_data() called after receive_eof()")
         self._bytes_received += len(data)
         if self._violation is not None or not data:
             return
         try:
-            text = self._decoder.decode(data)
+            if self._carry or data[-1] > 0x7F:
+                text = self._decoder.decode(data)
+                self._carry = len(self._decoder.getstate()[0])
+            else:
+                # Nothing is held over and the chunk ends in ASCII, so no character
+                # straddles a boundary and the plain decode is exact and faster.
+                text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             self._decode_failed(exc)
             return
-        self._consumed = self._bytes_received - len(self._decoder.getstate()[0])
+        self._consumed = self._bytes_received - self._carry
         self._feed(text)
 
     def receive_eof(self) -> None:
@@ -240,51 +254,42 @@ class SSEParser:
                 self._line_offset += 1
         if not text:
             return
-        max_line = self._limits.max_line_bytes
-        if "\n" not in text and "\r" not in text:
-            self._pending.append(text)
-            self._pending_bytes += _utf8_len(text)
-            if self._pending_bytes > max_line:
-                self._line_too_long(self._line_offset)
+        has_cr = "\r" in text
+        if has_cr or "\n" in text:
+            self._parse_lines("".join(self._pending) + text if self._pending else text, has_cr)
             return
+        self._pending.append(text)
+        self._pending_bytes += _utf8_len(text)
+        if self._pending_bytes > self._limits.max_line_bytes:
+            self._line_too_long(self._line_offset)
 
-        raw = "".join(self._pending) + text if self._pending else text
-        if "\r" in raw:
+    def _parse_lines(self, raw: str, has_cr: bool) -> None:
+        """Parse every complete line of ``raw`` (which starts a line) and keep the rest."""
+        if has_cr:
             self._skip_lf = raw[-1] == "\r"
-            lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            # Most servers use CRLF throughout; splitting on it is much cheaper than
+            # normalizing, and the counts prove there is no lone CR or LF.
+            lines = raw.split("\r\n")
+            pairs = len(lines) - 1
+            if raw.count("\r") != pairs or raw.count("\n") != pairs:
+                lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         else:
             lines = raw.split("\n")
         tail = lines.pop()
 
+        max_line = self._limits.max_line_bytes
+        too_long_at = -1
         # A line of n characters is at most 4n bytes, so most chunks need no scan.
         quarter = max_line // 4
         if len(raw) > quarter and len(max(lines, key=len, default="")) > quarter:
             for number, line in enumerate(lines):
                 if len(line) > quarter and _utf8_len(line) > max_line:
-                    self._process(lines[:number], raw)
-                    self._line_too_long(self._offset_of_line(raw, number))
-                    return
-        self._process(lines, raw)
-        if self._violation is not None:
-            return
-        tail_bytes = _utf8_len(tail)
-        self._line_offset = self._consumed - tail_bytes
-        self._pending = [tail] if tail else []
-        self._pending_bytes = tail_bytes
-        if tail_bytes > max_line:
-            self._line_too_long(self._line_offset)
+                    too_long_at = number
+                    lines = lines[:number]
+                    break
 
-    def _offset_of_line(self, raw: str, number: int) -> int:
-        start = 0
-        for count, match in enumerate(_LINE_END.finditer(raw)):
-            if count == number:
-                break
-            start = match.end()
-        return self._line_offset + _utf8_len(raw[:start])
-
-    def _process(self, lines: list[str], raw: str) -> None:
         # The hot loop: parser state lives in locals and is written back once, and
-        # the common shapes ("data: ...", blank line) are tested first.
+        # the common shapes (blank line, "data: ...") are tested first.
         emit = self._outbox.append
         data = self._data
         data_bytes = self._data_bytes
@@ -296,6 +301,7 @@ class SSEParser:
         index = self._index
         # The size of the dispatched data, not the spec's buffer with its extra LF.
         event_cap = self._limits.max_event_bytes + 1
+        ascii_text = raw.isascii()
         too_large = False
         remaining = iter(lines)
 
@@ -318,10 +324,18 @@ class SSEParser:
                 has_event = False
                 retry = None
                 continue
-            if line.startswith("data:"):
-                value = line[6:] if line.startswith(" ", 5) else line[5:]
+            if line.startswith("data: "):
+                value = line[6:]
+            elif line.startswith("data:"):
+                value = line[5:]
+            else:
+                value = None
+            if value is not None:
                 data.append(value)
-                data_bytes += (len(value) if value.isascii() else len(value.encode())) + 1
+                if ascii_text or value.isascii():
+                    data_bytes += len(value) + 1
+                else:
+                    data_bytes += len(value.encode()) + 1
                 if data_bytes > event_cap:
                     too_large = True
                     break
@@ -351,9 +365,10 @@ class SSEParser:
                     break
             elif field == "retry" and value.isascii() and value.isdigit():
                 digits = value.lstrip("0") or "0"
-                if len(digits) <= _MAX_RETRY_DIGITS and int(digits) <= _MAX_RETRY:
-                    retry = int(digits)
-                    self._reconnection_time = retry
+                if len(digits) <= _MAX_RETRY_DIGITS:
+                    delay = int(digits)
+                    if delay <= _MAX_RETRY:
+                        retry = self._reconnection_time = delay
 
         self._data = data
         self._data_bytes = data_bytes
@@ -368,3 +383,26 @@ class SSEParser:
             limit = self._limits.max_event_bytes
             offset = self._offset_of_line(raw, number)
             self._fail("event-too-large", f"event data larger than {limit} bytes", offset)
+        elif too_long_at >= 0:
+            self._line_too_long(self._offset_of_line(raw, too_long_at))
+        elif tail:
+            tail_bytes = _utf8_len(tail)
+            self._pending = [tail]
+            self._pending_bytes = tail_bytes
+            self._line_offset = self._consumed - tail_bytes
+            if tail_bytes > max_line:
+                self._line_too_long(self._line_offset)
+        else:
+            if self._pending:
+                self._pending = []
+            self._pending_bytes = 0
+            self._line_offset = self._consumed
+
+    def _offset_of_line(self, raw: str, number: int) -> int:
+        """Byte offset of line ``number`` of ``raw``, which starts at ``_line_offset``."""
+        start = 0
+        for count, match in enumerate(_LINE_END.finditer(raw)):
+            if count == number:
+                break
+            start = match.end()
+        return self._line_offset + _utf8_len(raw[:start])
