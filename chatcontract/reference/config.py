@@ -17,7 +17,7 @@ __all__ = [
     "ServerConfig",
 ]
 
-DEFAULT_PORT = 8765
+DEFAULT_PORT = 8000
 DEFAULT_CLIENT_SECRET = "reference-secret"
 # Deliberately public: the reference server is a local test double, and a fixed
 # key lets separate processes (CLI server, contract suite) agree on tokens.

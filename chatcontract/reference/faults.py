@@ -18,6 +18,7 @@ from chatcontract.errors import ConfigError
 __all__ = [
     "FAULTS",
     "ActiveFaults",
+    "parse_faults",
     "validate_faults",
 ]
 
@@ -75,6 +76,15 @@ def validate_faults(names: Iterable[str]) -> frozenset[str]:
             valid = ", ".join(FAULTS)
             raise ConfigError(f"unknown fault profile {name!r}; valid profiles: {valid}")
     return chosen
+
+
+def parse_faults(value: str | Iterable[str] | None) -> frozenset[str]:
+    """Fault names from a comma- or space-separated string (a CLI option) or an iterable."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return validate_faults(name.strip() for name in value if name.strip())
 
 
 @dataclass(frozen=True, slots=True)
