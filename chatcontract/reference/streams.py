@@ -150,7 +150,7 @@ def _resume_point(call: Call) -> tuple[Run, int] | Response | None:
         return None
     match = _LAST_EVENT_ID.match(raw.strip())
     run = call.services.runs.get(match.group(1), call.user) if match else None
-    if run is None:
+    if match is None or run is None:
         return problem(404, "no event of yours to resume after (unknown or expired run)")
     return run, int(match.group(2))
 
