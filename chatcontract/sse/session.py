@@ -1,0 +1,257 @@
+"""What every SSE check of one run shares: the client, tokens, options, evidence.
+
+A :class:`Session` opens streams for the ``sse`` category (and for anyone who
+wants the same behaviour from a test): it fetches tokens and registers them
+with the redactor, builds request bodies with fresh canaries, knows whether
+this is the run's very first connection (a refusal then means the target is
+unreachable, not that a contract failed), and turns a stream that never
+opened into the right verdict: a missing route fails, rejected credentials
+are inconclusive.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import httpx
+
+from chatcontract.context import RunContext
+from chatcontract.report.model import Finding, Outcome, TranscriptEntry
+from chatcontract.spec.model import Operation, StreamDeadlines
+from chatcontract.sse.checker import CompiledStream
+from chatcontract.sse.parser import ParserLimits
+from chatcontract.sse.stream import StreamRequest, StreamRun, read_stream
+
+__all__ = [
+    "OPTIONS_KEY",
+    "REST_CONTROL_KEY",
+    "SSEOptions",
+    "Session",
+    "Verdict",
+    "new_canary",
+    "request_body",
+]
+
+OPTIONS_KEY: Final = "sse.options"
+"""``ctx.cache`` key under which an :class:`SSEOptions` overrides the defaults."""
+REST_CONTROL_KEY: Final = "rest.positive_control"
+_OWN_CONTROL_KEY: Final = "sse.positive_control"
+_MISSING_ROUTE = (404, 405)
+_REJECTED = (401, 403)
+
+
+@dataclass(frozen=True, slots=True)
+class SSEOptions:
+    """Knobs of the ``sse`` category; put one in ``ctx.cache[OPTIONS_KEY]``."""
+
+    deadlines: StreamDeadlines | None = None
+    """Replaces every stream's spec deadlines (tests use short ones)."""
+    limits: ParserLimits = field(default_factory=ParserLimits)
+    grace: float = 1.0
+    """Seconds the isolation check keeps listening after a run's terminal event."""
+    raw_capture_bytes: int = 4 << 20
+    """Body bytes kept per isolation stream, to search for the other user's canary."""
+
+    @classmethod
+    def of(cls, ctx: RunContext) -> SSEOptions:
+        found = ctx.cache.get(OPTIONS_KEY)
+        return found if isinstance(found, SSEOptions) else cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """How a stream that did not open is judged."""
+
+    outcome: Outcome
+    reason: str
+    findings: tuple[Finding, ...]
+
+
+def new_canary() -> str:
+    """A unique marker to send in a message and look for in other users' streams."""
+    return f"canary-{secrets.token_hex(8)}"
+
+
+def request_body(operation: Operation, canary: str) -> Any:
+    """The operation's request example with ``canary`` appended to its ``message``."""
+    example = copy.deepcopy(operation.request_example)
+    if example is None:
+        return {"message": canary}
+    if isinstance(example, dict):
+        message = example.get("message")
+        example["message"] = f"{message} {canary}" if isinstance(message, str) else canary
+    return example
+
+
+def _shared_control(value: Any, user: str | None) -> bool | None:
+    """Read the REST category's positive control: True accepted, False rejected, None unknown.
+
+    Duck-typed on :class:`chatcontract.rest.control.PositiveControl` (``accepts(user)``,
+    ``accepted``, ``outcome``) so this package does not depend on the REST one;
+    plain bools and words are read too.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.lower()
+        if "reject" in word or "fail" in word:
+            return False
+        return True if word in ("accepted", "ok", "passed", "valid") else None
+    accepts = getattr(value, "accepts", None)
+    if user is not None and callable(accepts):
+        verdict = accepts(user)
+        if isinstance(verdict, bool):
+            return verdict
+    found = (
+        value.get("accepted") if isinstance(value, Mapping) else getattr(value, "accepted", None)
+    )
+    if isinstance(found, bool):
+        return found
+    outcome = (
+        value.get("outcome") if isinstance(value, Mapping) else getattr(value, "outcome", None)
+    )
+    return _shared_control(str(outcome), user) if outcome is not None else None
+
+
+class Session:
+    """Opens streams for one run of the ``sse`` category."""
+
+    def __init__(self, ctx: RunContext, client: httpx.AsyncClient) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.options = SSEOptions.of(ctx)
+        self._connected = False
+
+    async def token(self, user: str | None = None) -> str:
+        token = await self.ctx.credentials.token(user)
+        self.ctx.redactor.add(token)
+        return token
+
+    def deadlines(self, compiled: CompiledStream) -> StreamDeadlines:
+        return self.options.deadlines or compiled.stream.deadlines
+
+    async def open(
+        self,
+        compiled: CompiledStream,
+        body: Any,
+        *,
+        user: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        token_variable: str = "$CHATCONTRACT_TOKEN",
+        **read: Any,
+    ) -> StreamRun:
+        """Send one stream request as ``user`` and read it (see :func:`read_stream`)."""
+        operation = compiled.stream.operation
+        token = None if operation.is_public else await self.token(user)
+        request = StreamRequest(
+            operation.method,
+            self.ctx.url(operation.path),
+            body,
+            token,
+            dict(headers or {}),
+            token_variable,
+            user,
+        )
+        first = not self._connected
+        run = await read_stream(
+            self.client,
+            compiled,
+            request,
+            deadlines=self.deadlines(compiled),
+            limits=self.options.limits,
+            unreachable_raises=first,
+            **read,
+        )
+        self._connected = True
+        return run
+
+    async def verdict(self, run: StreamRun) -> Verdict:
+        """Judge a stream that did not open: route missing, credentials, other status."""
+        label = run.checker.compiled.label
+        status = run.status
+        expected = run.checker.compiled.stream.success_status
+        if status in _MISSING_ROUTE:
+            message = f"{label} answered {status}: the stream route is missing"
+            return Verdict(Outcome.FAILED, message, self.evidence(run, [Finding(message)]))
+        if status in _REJECTED and run.request.token is not None:
+            accepted, control = await self._control(run.request.token, run.request.user)
+            if accepted:
+                message = (
+                    f"{label} answered {status} to a token that {control} accepts: "
+                    "the stream route rejects valid credentials"
+                )
+                return Verdict(Outcome.FAILED, message, self.evidence(run, [Finding(message)]))
+            why = "rejected by " + control if accepted is False else f"not confirmed ({control})"
+            return Verdict(
+                Outcome.INCONCLUSIVE,
+                f"credentials rejected: {label} answered {status}; the token was {why}",
+                (),
+            )
+        if status is not None:
+            message = f"{label} answered {status}, expected {expected} with an event stream"
+            if run.stop == "content-type":
+                message = f"{label}: {run.stop_detail}, expected text/event-stream"
+            return Verdict(Outcome.FAILED, message, self.evidence(run, [Finding(message)]))
+        findings = [f for aspect in run.findings.values() for f in aspect]
+        message = findings[0].message if findings else f"{label}: the stream did not open"
+        return Verdict(Outcome.FAILED, message, self.evidence(run, findings or [Finding(message)]))
+
+    async def _control(self, token: str, user: str | None) -> tuple[bool | None, str]:
+        """Whether ``token`` is accepted elsewhere: the REST control, else our own GET."""
+        users = self.ctx.credentials.users
+        user = user or (users[0] if users else "")
+        shared = _shared_control(self.ctx.cache.get(REST_CONTROL_KEY), user)
+        if shared is not None:
+            return shared, "the REST positive control"
+        # One control request per user and run, however many streams refuse them.
+        controls = self.ctx.cache.setdefault(_OWN_CONTROL_KEY, {})
+        if user not in controls:
+            controls[user] = await self._own_control(token)
+        accepted, control = controls[user]
+        return accepted, control
+
+    async def _own_control(self, token: str) -> tuple[bool | None, str]:
+        candidates = [
+            op
+            for op in self.ctx.spec.rest_operations
+            if op.method == "GET" and not op.is_public and "{" not in op.path
+        ]
+        if not candidates:
+            return None, "no authenticated GET operation to control it with"
+        operation = candidates[0]
+        try:
+            response = await self.client.get(
+                self.ctx.url(operation.path),
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=httpx.Timeout(
+                    self.ctx.settings.connect_timeout, read=self.ctx.settings.read_timeout
+                ),
+            )
+        except httpx.HTTPError as exc:
+            return None, f"{operation.label} failed: {type(exc).__name__}"
+        if response.is_success:
+            return True, operation.label
+        if response.status_code in _REJECTED:
+            return False, f"{operation.label} too ({response.status_code})"
+        return None, f"{operation.label} answered {response.status_code}"
+
+    def evidence(
+        self, run: StreamRun, findings: Sequence[Finding], extra_repro: str | None = None
+    ) -> tuple[Finding, ...]:
+        """Attach ``run``'s transcript and a curl repro to every failure, redacted."""
+        redact = self.ctx.redactor
+        transcript = tuple(
+            TranscriptEntry(e.direction, e.offset, redact(e.content))
+            for e in run.transcript.entries()
+        )
+        repro = redact(run.request.curl())
+        if extra_repro:
+            repro = f"{repro} & {redact(extra_repro)}; wait"
+        return tuple(
+            replace(f, transcript=transcript, repro=repro) if f.severity == "failure" else f
+            for f in findings
+        )
