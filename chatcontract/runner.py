@@ -21,7 +21,10 @@ __all__ = ["BUILTIN_CATEGORY_MODULES", "Category", "categories", "category", "ru
 
 CategoryRun = Callable[[RunContext], AsyncIterator[ContractResult]]
 
-BUILTIN_CATEGORY_MODULES: tuple[str, ...] = ("chatcontract.sse.contracts",)
+BUILTIN_CATEGORY_MODULES: tuple[str, ...] = (
+    "chatcontract.sse.contracts",
+    "chatcontract.ws.contracts",
+)
 """Modules whose import registers the built-in categories, in run order."""
 
 

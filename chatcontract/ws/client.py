@@ -1,0 +1,521 @@
+"""The I/O edge: one WebSocket connection, observed frame by frame under deadlines.
+
+Everything the ``websockets`` client can raise is translated here into one of
+three observations (:class:`Received`, :class:`Closed`, :class:`Silence`) or a
+:class:`Handshake` verdict, so the checks above never see a foreign exception.
+The client never follows redirects, never reconnects and never retries: a
+negative test that retried could turn a refusal into an acceptance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    PayloadTooBig,
+    ProtocolError,
+)
+from websockets.protocol import State
+from websockets.typing import Origin, Subprotocol
+
+from chatcontract import __version__
+from chatcontract.context import RunContext
+from chatcontract.errors import ChatContractError
+from chatcontract.report.model import Finding
+from chatcontract.spec import TokenCarrier, WebSocketContract, WebSocketDeadlines
+from chatcontract.ws.frames import (
+    FrameCheck,
+    FrameLog,
+    FrameValidator,
+    Transcript,
+    close_code_problem,
+    describe_close,
+)
+from chatcontract.ws.tokens import b64url
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_BYTES",
+    "Closed",
+    "Handshake",
+    "OpenFailed",
+    "Presented",
+    "Received",
+    "Silence",
+    "Socket",
+    "WsTarget",
+    "handshake",
+    "open_socket",
+    "present",
+    "session",
+]
+
+DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
+"""A security limit on what we accept from the server: a frame above it is a finding."""
+_CLOSE_TIMEOUT = 1.0
+_USER_AGENT = f"chatcontract/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """How one connection presents a token (or withholds one): what the handshake carries."""
+
+    label: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    expected_subprotocol: str | None = None
+    origin: str | None = None
+    carrier: TokenCarrier | None = None
+
+
+def present(
+    url: str,
+    carrier: TokenCarrier | None,
+    token: str | None,
+    *,
+    origin: str | None = None,
+) -> Presented:
+    """Put ``token`` where ``carrier`` says; no carrier or no token: an anonymous handshake."""
+    if carrier is None or token is None:
+        return Presented("no token", url, origin=origin)
+    if carrier.kind == "header":
+        name = carrier.name or "Authorization"
+        value = f"{carrier.scheme} {token}" if carrier.scheme else token
+        return Presented("header", url, headers=((name, value),), origin=origin, carrier=carrier)
+    if carrier.kind == "subprotocol":
+        encoded = b64url(token.encode()) if carrier.encoding == "base64url-nopad" else token
+        protocol = carrier.protocol or ""
+        return Presented(
+            "subprotocol",
+            url,
+            subprotocols=(protocol, f"{carrier.token_prefix}{encoded}"),
+            expected_subprotocol=protocol,
+            origin=origin,
+            carrier=carrier,
+        )
+    if carrier.kind == "query":
+        sep = "&" if "?" in url else "?"
+        query = f"{quote(carrier.name or 'token')}={quote(token, safe='')}"
+        return Presented("query", f"{url}{sep}{query}", origin=origin, carrier=carrier)
+    cookie = f"{carrier.name or 'token'}={token}"
+    return Presented("cookie", url, headers=(("Cookie", cookie),), origin=origin, carrier=carrier)
+
+
+@dataclass(slots=True)
+class WsTarget:
+    """One WebSocket contract of one run: where it lives and what it must do."""
+
+    ctx: RunContext
+    contract: WebSocketContract
+    validator: FrameValidator
+    frames: FrameLog = field(default_factory=FrameLog)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+
+    @classmethod
+    def of(cls, ctx: RunContext, contract: WebSocketContract) -> WsTarget:
+        return cls(ctx, contract, FrameValidator(contract))
+
+    @property
+    def url(self) -> str:
+        return self.ctx.ws_base_url.rstrip("/") + self.contract.path
+
+    @property
+    def deadlines(self) -> WebSocketDeadlines:
+        return self.contract.deadlines
+
+    def transcript(self) -> Transcript:
+        return Transcript(self.ctx.redactor)
+
+    def secret(self, token: str) -> str:
+        """Register a token (and its subprotocol encoding) with the redactor; return it."""
+        self.ctx.redactor.add(token)
+        self.ctx.redactor.add(b64url(token.encode()))
+        return token
+
+    async def token(self, user: str | None = None) -> str:
+        return self.secret(await self.ctx.credentials.token(user))
+
+    def presented(self, carrier: TokenCarrier | None, token: str | None) -> Presented:
+        return present(self.url, carrier, token)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One application frame from the server, judged against the server schemas."""
+
+    index: int
+    """1-based position among the frames of this connection (the welcome is #1)."""
+    value: Any
+    text: str
+    check: FrameCheck
+
+    @property
+    def type(self) -> str | None:
+        return self.check.type
+
+    @property
+    def label(self) -> str:
+        return f"frame #{self.index} ({self.type or 'untyped'})"
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The connection ended: who closed it, with which code, and what was wrong with that."""
+
+    code: int | None
+    reason: str = ""
+    by: Literal["server", "client", "nobody"] = "server"
+    problem: str | None = None
+    """A contract problem in the way it ended (illegal code, invalid UTF-8, oversize frame)."""
+
+    def describe(self) -> str:
+        if self.by == "client":
+            return f"we closed it ({describe_close(self.code, self.reason)}): {self.problem}"
+        return describe_close(self.code, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    waited: float
+
+
+Observation = Received | Closed | Silence
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    outcome: Literal["accepted", "rejected", "timeout", "broken", "unreachable"]
+    status: int | None = None
+    detail: str = ""
+    socket: Socket | None = None
+
+
+class OpenFailed(Exception):
+    """A connection that should have opened did not: refused, silent, or no welcome frame."""
+
+    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+
+class _NoRedirects(connect):
+    """``connect`` that reports a redirect as the refusal it is instead of following it."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+class Socket:
+    """An open connection whose every incoming frame is recorded and validated."""
+
+    def __init__(
+        self,
+        target: WsTarget,
+        conn: ClientConnection,
+        transcript: Transcript,
+        *,
+        user: str | None = None,
+    ) -> None:
+        self.target = target
+        self.conn = conn
+        self.transcript = transcript
+        self.user = user
+        self.received: list[Received] = []
+        self.findings: list[Finding] = []
+        self.heartbeats = 0
+        self.welcome: Mapping[str, Any] | None = None
+        self.closed: Closed | None = None
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.conn.subprotocol
+
+    @property
+    def index(self) -> int:
+        return len(self.received)
+
+    async def send_frame(self, value: Mapping[str, Any]) -> None:
+        """Send a frame that must keep the client schemas: a failure is then never our input.
+
+        Raises :class:`ChatContractError` when it does not (a bad spec example, or a bug here).
+        """
+        check = self.target.validator.check_client(value)
+        if not check.ok:
+            raise ChatContractError(
+                "chatcontract would send a frame that breaks the client schemas: "
+                + "; ".join(check.problems)
+            )
+        await self.send_json(value)
+
+    async def send_json(self, value: Any) -> None:
+        """Send any JSON value as a text frame, unchecked (hostile and fuzzed input)."""
+        await self.send_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+    async def send_text(self, text: str) -> None:
+        self.transcript.sent(text)
+        await self._send(text)
+
+    async def send_bytes_as_text(self, data: bytes) -> None:
+        """A TEXT frame whose payload is ``data`` unchecked: how invalid UTF-8 reaches a server."""
+        self.transcript.sent(data)
+        await self._send(data, text=True)
+
+    async def _send(self, data: str | bytes, *, text: bool | None = None) -> None:
+        # A send only blocks on a full write buffer; the deadline keeps a server
+        # that stopped reading from stalling the check forever.
+        try:
+            async with asyncio.timeout(self.target.deadlines.idle):
+                await self.conn.send(data, text=text)
+        except (ConnectionClosed, TimeoutError) as exc:
+            self.transcript.note(f"send failed: {type(exc).__name__}")
+
+    async def receive(self, deadline: float, *, answer_heartbeats: bool = True) -> Observation:
+        """The next application frame before ``deadline`` (loop time), the close, or silence.
+
+        Server heartbeat pings are answered with the contract's pong and skipped.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            if self.closed is not None:
+                return self.closed
+            try:
+                async with asyncio.timeout_at(deadline):
+                    data = await self.conn.recv()
+            except TimeoutError:
+                ended = await self._closing_at_deadline()
+                return ended if ended is not None else Silence(loop.time() - started)
+            except ConnectionClosed as exc:
+                return self._ended(exc)
+            frame = self._judge(data)
+            contract = self.target.contract
+            if (
+                answer_heartbeats
+                and contract.heartbeat_ping is not None
+                and frame.type == contract.heartbeat_ping
+                and self.welcome is not None
+            ):
+                self.heartbeats += 1
+                if contract.heartbeat_pong is not None:
+                    await self.send_frame(
+                        {self.target.validator.discriminator: contract.heartbeat_pong}
+                    )
+                continue
+            return frame
+
+    async def _closing_at_deadline(self) -> Closed | None:
+        """At a deadline, a connection already closing is a close, not silence.
+
+        ``recv`` waits up to the close timeout for the TCP connection to end after
+        a close frame; a peer that never ends it must not turn its close (or our
+        protocol error) into "no answer".
+        """
+        if self.conn.protocol.state is State.OPEN:
+            return None
+        self.conn.transport.abort()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await asyncio.shield(self.conn.connection_lost_waiter)
+        if self.conn.protocol.state is not State.CLOSED:
+            return None
+        return self._ended(self.conn.protocol.close_exc)
+
+    def _judge(self, data: str | bytes) -> Received:
+        index = len(self.received) + 1
+        self.transcript.received(data)
+        if isinstance(data, bytes):
+            check = FrameCheck(None, ("/: a binary frame; the contract's frames are JSON text",))
+            value: Any = None
+            text = ""
+        else:
+            text = data
+            value, check = self.target.validator.check_server_text(data)
+        frame = Received(index, value, text, check)
+        self.received.append(frame)
+        finding = None
+        if not check.ok:
+            finding = Finding(
+                f"{check.type or 'a frame'} does not match the server frame schemas: "
+                + "; ".join(check.problems),
+                location=frame.label,
+            )
+            self.findings.append(finding)
+        self.target.frames.record(check, finding)
+        return frame
+
+    def _ended(self, exc: ConnectionClosed) -> Closed:
+        cause = self.conn.protocol.parser_exc or exc.__cause__
+        closed: Closed
+        if isinstance(cause, UnicodeDecodeError):
+            closed = Closed(
+                1007, by="client", problem="the server sent invalid UTF-8 in a text frame"
+            )
+        elif isinstance(cause, PayloadTooBig):
+            closed = Closed(
+                1009,
+                by="client",
+                problem="the server sent a message larger than "
+                f"{self.target.max_frame_bytes} bytes",
+            )
+        elif isinstance(cause, ProtocolError) and "status code" in str(cause):
+            closed = Closed(
+                1002,
+                by="client",
+                problem="the server's close frame carries a code that must never be sent "
+                "(1005, 1006, 1015 or a reserved code)",
+            )
+        elif isinstance(cause, ProtocolError):
+            closed = Closed(1002, by="client", problem=f"the server broke the framing: {cause}")
+        elif exc.rcvd is not None:
+            closed = Closed(
+                exc.rcvd.code, exc.rcvd.reason, "server", close_code_problem(exc.rcvd.code)
+            )
+        elif exc.sent is not None:
+            closed = Closed(exc.sent.code, exc.sent.reason, "client", "we closed the connection")
+        else:
+            closed = Closed(
+                None, by="nobody", problem="the server dropped the connection without a close frame"
+            )
+        self.closed = closed
+        self.transcript.note(f"connection ended: {closed.describe()}")
+        return closed
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake (for unresponsive servers)."""
+        self.transcript.note("we drop the connection (no answer expected)")
+        self.conn.transport.abort()
+        if self.closed is None:
+            self.closed = Closed(None, by="client", problem="dropped by us")
+
+    async def close(self) -> None:
+        if self.closed is None:
+            self.transcript.note("we close the connection (1000)")
+        if self.closed is not None and self.closed.problem == "dropped by us":
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CLOSE_TIMEOUT + 0.5):
+                await self.conn.close()
+        if self.closed is None:
+            self.closed = Closed(1000, by="client", problem="closed by us")
+
+
+async def handshake(
+    target: WsTarget,
+    presented: Presented,
+    transcript: Transcript,
+    *,
+    user: str | None = None,
+) -> Handshake:
+    """One opening handshake, exactly one attempt, bounded by the handshake deadline."""
+    transcript.note(_describe_request(presented))
+    started = time.monotonic()
+    deadline = target.deadlines.handshake
+    try:
+        conn = await _NoRedirects(
+            presented.url,
+            origin=Origin(presented.origin) if presented.origin is not None else None,
+            subprotocols=[Subprotocol(p) for p in presented.subprotocols] or None,
+            additional_headers=list(presented.headers) or None,
+            user_agent_header=_USER_AGENT,
+            compression=None,
+            proxy=None,
+            open_timeout=deadline,
+            ping_interval=None,
+            ping_timeout=None,
+            close_timeout=_CLOSE_TIMEOUT,
+            max_size=target.max_frame_bytes,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        body = exc.response.body.decode("utf-8", "replace")[:200] if exc.response.body else ""
+        transcript.note(
+            f"HTTP {status} {exc.response.reason_phrase}" + (f": {body}" if body else "")
+        )
+        return Handshake("rejected", status, f"HTTP {status}")
+    except TimeoutError:
+        transcript.note(f"no handshake response within {deadline:g} s")
+        return Handshake("timeout", detail=f"no handshake response within {deadline:g} s")
+    except InvalidMessage as exc:
+        transcript.note(f"no valid HTTP response: {exc}")
+        return Handshake("broken", detail=f"no valid HTTP response to the handshake ({exc})")
+    except InvalidHandshake as exc:
+        transcript.note(f"invalid handshake response: {exc}")
+        return Handshake("broken", detail=f"invalid handshake response: {exc}")
+    except OSError as exc:
+        transcript.note(f"cannot connect: {exc}")
+        return Handshake("unreachable", detail=f"cannot connect to {presented.url}: {exc}")
+    elapsed = time.monotonic() - started
+    chosen = f", subprotocol {conn.subprotocol}" if conn.subprotocol else ""
+    transcript.note(f"HTTP 101 Switching Protocols after {elapsed:.3f} s{chosen}")
+    return Handshake("accepted", 101, "HTTP 101", Socket(target, conn, transcript, user=user))
+
+
+def _describe_request(presented: Presented) -> str:
+    parts = [f"GET {presented.url}"]
+    parts += [f"{name}: {value}" for name, value in presented.headers]
+    if presented.subprotocols:
+        parts.append("Sec-WebSocket-Protocol: " + ", ".join(presented.subprotocols))
+    if presented.origin is not None:
+        parts.append(f"Origin: {presented.origin}")
+    return "handshake " + " | ".join(parts)
+
+
+async def open_socket(
+    target: WsTarget,
+    presented: Presented,
+    transcript: Transcript,
+    *,
+    user: str | None = None,
+) -> Socket:
+    """Handshake and wait for the welcome frame; raise :class:`OpenFailed` otherwise."""
+    result = await handshake(target, presented, transcript, user=user)
+    if result.socket is None:
+        raise OpenFailed(result.outcome, result.detail, result.status)
+    sock = result.socket
+    wanted = target.contract.welcome_type
+    first_frame = target.deadlines.first_frame
+    loop = asyncio.get_running_loop()
+    first = await sock.receive(loop.time() + first_frame, answer_heartbeats=False)
+    if isinstance(first, Silence):
+        # A server that stays silent would not answer a close frame either.
+        sock.abort()
+        raise OpenFailed("no-welcome", f"no frame within {first_frame:g} s after the 101")
+    if isinstance(first, Closed):
+        raise OpenFailed(
+            "closed", f"the connection ended before any frame: {first.problem or first.describe()}"
+        )
+    if wanted is not None and first.type != wanted:
+        await sock.close()
+        raise OpenFailed("no-welcome", f"the first frame is {first.type!r}, not {wanted!r}")
+    sock.welcome = first.value if isinstance(first.value, dict) else {}
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def session(
+    target: WsTarget,
+    presented: Presented,
+    transcript: Transcript,
+    *,
+    user: str | None = None,
+) -> AsyncIterator[Socket]:
+    """:func:`open_socket` that always closes the connection on the way out."""
+    sock = await open_socket(target, presented, transcript, user=user)
+    try:
+        yield sock
+    finally:
+        await sock.close()

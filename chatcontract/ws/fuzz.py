@@ -1,0 +1,234 @@
+"""Property fuzzing of the channel: any client frame, valid or broken, gets a lawful answer.
+
+Hypothesis draws client frames from the contract's schemas plus single-defect
+variants. Each one is sent, followed by a ping as a barrier; every server
+frame must match the server schemas, and the server must neither drop the
+connection nor close it (1011 least of all). Hypothesis runs in a worker
+thread and hands each example to the event loop, so a failure is shrunk
+against the live server to the smallest frame that still breaks it.
+
+Bounded three ways: ``max_examples`` and ``seed`` from the run settings, a
+time budget after which remaining examples pass without I/O, and a deadline
+on every exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis.errors import HypothesisException
+
+from chatcontract.report.model import ContractResult, Finding
+from chatcontract.ws.client import (
+    Closed,
+    OpenFailed,
+    Presented,
+    Silence,
+    Socket,
+    WsTarget,
+    open_socket,
+)
+from chatcontract.ws.conversation import is_error, ping_frame, until_answer
+from chatcontract.ws.evidence import Clock, inconclusive, judged, repro
+from chatcontract.ws.frames import Transcript
+from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.strategies import Example, client_frames
+
+__all__ = ["FUZZ_BUDGET_SECONDS", "FuzzFailure", "fuzz_contract"]
+
+FUZZ_BUDGET_SECONDS = 60.0
+"""The most a fuzz run spends; the contract's total deadline lowers it."""
+
+
+class FuzzFailure(AssertionError):
+    """Raised inside the property so Hypothesis shrinks the example that caused it."""
+
+
+@dataclass(slots=True)
+class _Fuzzer:
+    target: WsTarget
+    presented: Presented
+    transcript: Transcript
+    sock: Socket | None = None
+    examples: int = 0
+    failures: list[tuple[str, Any, str]] = field(default_factory=list)
+    connections: int = 0
+    throttles: int = 0
+    fresh: bool = False
+    drop: bool = False
+    stopped: str | None = None
+
+    async def exchange(self, frame: Any) -> str | None:
+        """Send one example and the barrier ping; the contract problem, if any."""
+        if self.drop and self.sock is not None:
+            await self.sock.close()
+            self.drop = False
+        if self.sock is None or self.sock.closed is not None:
+            self.fresh = True
+            try:
+                self.sock = await open_socket(self.target, self.presented, self.transcript)
+            except OpenFailed as exc:
+                return f"a fresh connection failed: {exc.message}"
+            self.connections += 1
+        sock = self.sock
+        before = len(sock.findings)
+        ping, answer = ping_frame(self.target)
+        # Pongs carry no id, so the barrier is counted: a valid ping example earns its
+        # own pong first, and stopping at that one would blame the next example.
+        kind = self.target.validator.kind_of(frame)
+        answers = 1 + (
+            kind == ping.get(self.target.validator.discriminator)
+            and self.target.validator.check_client(frame).ok
+        )
+        await sock.send_json(frame)
+        await sock.send_frame(ping)
+        end: Closed | Silence | None = None
+        throttle = self.target.contract.on_invalid_input.get("rate-limited")
+        code = throttle.error_code if throttle else None
+        for _ in range(answers):
+            frames, end = await until_answer(self.target, sock, answer, throttled=code)
+            if end is not None:
+                break
+            if code is not None and frames and is_error(frames[-1], code):
+                self._throttled()
+                return None
+        self.fresh = False
+        if len(sock.findings) > before:
+            return f"an answer does not match the server schemas: {sock.findings[before].line()}"
+        if isinstance(end, Closed):
+            if end.code == 1011 and end.by == "server":
+                return "the server closed the connection with 1011 (internal error)"
+            return f"the server ended the connection: {end.problem or end.describe()}"
+        if isinstance(end, Silence):
+            return f"no {answer} to the barrier ping within {end.waited:.1f} s"
+        return None
+
+    def _throttled(self) -> None:
+        """Rate limited: the server is within its contract, and the fuzz needs a new connection.
+
+        A limit per connection resets on a fresh one; if even a fresh connection is
+        throttled, the limit is per user and the remaining examples are not sent.
+        """
+        if self.fresh:
+            self.stopped = "rate limited even on a fresh connection"
+        self.throttles += 1
+        self.drop = True
+
+    async def close(self) -> None:
+        if self.sock is not None:
+            await self.sock.close()
+
+
+def _run_property(
+    fuzzer: _Fuzzer,
+    loop: asyncio.AbstractEventLoop,
+    examples: Any,
+    *,
+    max_examples: int,
+    run_seed: int,
+    budget: float,
+    per_example: float,
+) -> str | None:
+    """Run Hypothesis (in a worker thread); return why it stopped early, if it did."""
+    started = time.monotonic()
+
+    def call(coro: Coroutine[Any, Any, str | None]) -> str | None:
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout=per_example)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            return f"one exchange took longer than {per_example:g} s"
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+    )
+    @seed(run_seed)
+    @given(examples)
+    def prop(example: Example) -> None:
+        if time.monotonic() - started > budget or fuzzer.stopped:
+            return
+        kind, frame = example
+        fuzzer.examples += 1
+        problem = call(fuzzer.exchange(frame))
+        if problem is not None:
+            fuzzer.failures.append((kind, frame, problem))
+            raise FuzzFailure(problem)
+
+    try:
+        prop()
+    except FuzzFailure:
+        pass
+    except HypothesisException as exc:
+        # Flaky replays happen when the server's state, not the frame, caused the
+        # failure; the recorded failure is still real evidence.
+        if not fuzzer.failures:
+            return f"hypothesis stopped: {type(exc).__name__}: {exc}"
+    if fuzzer.stopped:
+        return fuzzer.stopped
+    if time.monotonic() - started > budget:
+        return f"time budget of {budget:g} s spent"
+    return None
+
+
+async def fuzz_contract(target: WsTarget, access: Access) -> ContractResult:
+    clock = Clock()
+    suffix = "fuzz"
+    name = "any client frame gets schema-valid answers and never kills the connection"
+    if access.blocked is not None or access.primary is None:
+        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    settings_ = target.ctx.settings
+    transcript = target.transcript()
+    presented = primary_presented(target, access, await target.token())
+    fuzzer = _Fuzzer(target, presented, transcript)
+    deadlines = target.deadlines
+    budget = min(FUZZ_BUDGET_SECONDS, deadlines.total)
+    if settings_.time_budget is not None:
+        budget = min(budget, settings_.time_budget)
+    strategy = client_frames(target.validator, target.contract.client_schemas)
+    loop = asyncio.get_running_loop()
+    try:
+        stopped = await asyncio.to_thread(
+            _run_property,
+            fuzzer,
+            loop,
+            strategy,
+            max_examples=max(1, settings_.max_examples),
+            run_seed=settings_.seed,
+            budget=budget,
+            per_example=deadlines.handshake + 2 * deadlines.first_frame + 2.0,
+        )
+    finally:
+        await fuzzer.close()
+    findings: list[Finding] = []
+    if fuzzer.failures:
+        kind, frame, problem = fuzzer.failures[-1]
+        findings.append(
+            Finding(
+                f"{problem} (after a {kind} frame; {len(fuzzer.failures)} failing exchanges "
+                "while shrinking)",
+                f"fuzz example ({kind})",
+                repro=repro(target, presented=presented, send=[frame], seed=settings_.seed),
+            )
+        )
+    details = {
+        "examples": str(fuzzer.examples),
+        "seed": str(settings_.seed),
+        "connections": str(fuzzer.connections),
+        "rate_limited": str(fuzzer.throttles),
+    }
+    if stopped:
+        details["stopped"] = stopped
+    return judged(target, suffix, name, findings, clock, transcript=transcript, details=details)

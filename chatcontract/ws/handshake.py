@@ -1,0 +1,450 @@
+"""The handshake auth matrix: a valid token opens the channel, nothing else does.
+
+The positive control runs first, per declared carrier. Only when a real token
+opens the channel does a refusal of a spoiled token mean anything; when the
+target refuses the real token too, every row built on a token is
+inconclusive ("credentials rejected"), never passed. That is the status
+report's WebSocket 403, classified: the server may be right and the
+credentials wrong, and no run can tell which from a refusal alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from chatcontract.errors import ChatContractError, TargetUnreachable
+from chatcontract.report.model import ContractResult, Finding, Outcome
+from chatcontract.spec import TokenCarrier
+from chatcontract.ws.client import (
+    Closed,
+    OpenFailed,
+    Presented,
+    Received,
+    Silence,
+    WsTarget,
+    handshake,
+    open_socket,
+    present,
+)
+from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
+from chatcontract.ws.frames import Transcript
+from chatcontract.ws.tokens import FORGERIES, Forgery, resign
+
+__all__ = [
+    "FOREIGN_ORIGIN",
+    "SIGNING_KEY_REASON",
+    "Access",
+    "allowed_origin",
+    "auth_matrix",
+    "positive_control",
+    "primary_presented",
+    "refusal_findings",
+]
+
+SIGNING_KEY_REASON = "needs a signing key (CHATCONTRACT_SIGNING_KEY)"
+FOREIGN_ORIGIN = "https://attacker.chatcontract.invalid"
+
+
+@dataclass(slots=True)
+class Access:
+    """What the positive control established, read by every later contract."""
+
+    primary: TokenCarrier | None = None
+    """The carrier every other contract connects with."""
+    blocked: str | None = None
+    """Why contracts that need a working token cannot be judged (``None``: they can)."""
+    rejected: bool = False
+    """``blocked`` because valid credentials were refused with an HTTP status."""
+    carriers: dict[TokenCarrier, str | None] = field(default_factory=dict)
+    """Per carrier: ``None`` when it works, else why it does not."""
+    key_control: str | None = None
+    """``"ok"`` or why re-signed tokens are refused; ``None`` until tried."""
+
+    def reason_for(self, carrier: TokenCarrier) -> str | None:
+        return self.blocked or self.carriers.get(carrier)
+
+
+def allowed_origin(target: WsTarget) -> str | None:
+    allow = target.contract.origin_allowlist
+    return allow[0] if allow else None
+
+
+def _presented(target: WsTarget, carrier: TokenCarrier | None, token: str | None) -> Presented:
+    return present(target.url, carrier, token, origin=allowed_origin(target))
+
+
+def primary_presented(target: WsTarget, access: Access, token: str) -> Presented:
+    """A token on the carrier the positive control proved, as every other contract connects."""
+    return _presented(target, access.primary, token)
+
+
+def _rest_note(target: WsTarget) -> str:
+    rest = target.ctx.cache.get("rest.positive_control")
+    outcome = getattr(rest, "outcome", rest)
+    if outcome in (Outcome.PASSED, True, "passed"):
+        return (
+            "; REST accepted the same credentials, so the WebSocket either wants another "
+            "kind of token or refuses valid ones"
+        )
+    return ""
+
+
+async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
+    """A valid token must get 101 and the welcome frame, on every declared carrier."""
+    clock = Clock()
+    access = Access()
+    name = (
+        "valid tokens open the channel ("
+        + ", ".join(c.kind for c in target.contract.carriers)
+        + ")"
+    )
+    findings: list[Finding] = []
+    failures: list[OpenFailed] = []
+    transcript = target.transcript()
+    user = target.ctx.credentials.users[0]
+    for carrier in target.contract.carriers:
+        try:
+            token = await target.token(user)
+        except ChatContractError as exc:
+            access.blocked = f"no token for {user}: {exc}"
+            result = inconclusive(target, "auth/positive-control", name, access.blocked, clock)
+            return result, access
+        presented = _presented(target, carrier, token)
+        try:
+            sock = await open_socket(target, presented, transcript, user=user)
+        except OpenFailed as exc:
+            if exc.kind == "unreachable":
+                raise TargetUnreachable(exc.message) from exc
+            access.carriers[carrier] = f"positive control failed ({carrier.kind}): {exc.message}"
+            failures.append(exc)
+            findings.append(
+                Finding(
+                    f"a valid token in the {carrier.label} was not accepted: {exc.message}",
+                    location=f"handshake ({carrier.kind})",
+                    repro=repro(target, presented=presented),
+                )
+            )
+            if exc.kind != "rejected" and access.primary is None:
+                # The server does not finish valid handshakes at all: every further
+                # connection would only wait out the same deadline.
+                break
+            continue
+        problem = _subprotocol_problem(carrier, sock.subprotocol)
+        await sock.close()
+        if problem is not None:
+            access.carriers[carrier] = f"positive control failed ({carrier.kind}): {problem}"
+            findings.append(
+                Finding(
+                    problem, f"handshake ({carrier.kind})", repro=repro(target, presented=presented)
+                )
+            )
+            continue
+        access.carriers[carrier] = None
+        if access.primary is None:
+            access.primary = carrier
+    if access.primary is not None:
+        result = judged(
+            target, "auth/positive-control", name, findings, clock, transcript=transcript
+        )
+        return result, access
+    if failures and all(f.kind == "rejected" for f in failures):
+        statuses = sorted({f.status for f in failures if f.status is not None})
+        access.rejected = True
+        access.blocked = (
+            f"credentials rejected: HTTP {'/'.join(map(str, statuses))} at the handshake"
+            + _rest_note(target)
+        )
+        # Kept as warnings: the refusal is the evidence, but not a verdict on the server.
+        evidence = [replace(f, severity="warning") for f in findings]
+        result = inconclusive(
+            target,
+            "auth/positive-control",
+            name,
+            access.blocked,
+            clock,
+            findings=evidence,
+            transcript=transcript,
+        )
+        return result, access
+    first = findings[0].message if findings else "no carrier is declared"
+    access.blocked = f"positive control failed: {first}"
+    result = judged(target, "auth/positive-control", name, findings, clock, transcript=transcript)
+    return result, access
+
+
+def _subprotocol_problem(carrier: TokenCarrier, chosen: str | None) -> str | None:
+    if carrier.kind != "subprotocol":
+        return None
+    if chosen is not None and carrier.token_prefix and chosen.startswith(carrier.token_prefix):
+        return (
+            "the server selected the token-bearing subprotocol, echoing the token in its response"
+        )
+    if chosen != carrier.protocol:
+        return f"the server selected subprotocol {chosen!r}, the contract says {carrier.protocol!r}"
+    return None
+
+
+async def refusal_findings(
+    target: WsTarget,
+    presented: Presented,
+    transcript: Transcript,
+    *,
+    statuses: tuple[int, ...] | None = None,
+) -> list[Finding]:
+    """One handshake that must be refused; no retry, no reconnect."""
+    contract = target.contract
+    expected = statuses or contract.rejection_statuses
+    shown = " or ".join(str(s) for s in expected)
+    result = await handshake(target, presented, transcript)
+    if result.outcome == "rejected":
+        if result.status in expected:
+            return []
+        return [
+            Finding(
+                f"refused with HTTP {result.status}; the contract says HTTP {shown}", "handshake"
+            )
+        ]
+    if result.outcome != "accepted" or result.socket is None:
+        return [Finding(f"expected HTTP {shown}, got {result.detail}", "handshake")]
+    sock = result.socket
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + target.deadlines.first_frame
+    try:
+        seen = await sock.receive(deadline, answer_heartbeats=False)
+    finally:
+        await sock.close()
+    accepted = f"accepted the handshake (101) instead of HTTP {shown}"
+    if isinstance(seen, Received):
+        what = f"{seen.type!r} frame" if seen.type else "an application frame"
+        who = ""
+        if seen.type == contract.welcome_type and isinstance(seen.value, dict):
+            who = f" for user_id={seen.value.get('user_id')!r}"
+        return [Finding(f"{accepted} and sent a {what}{who}", seen.label)]
+    if isinstance(seen, Silence):
+        return [
+            Finding(
+                f"{accepted} and kept the connection open for {seen.waited:.1f} s without closing",
+                "after 101",
+            )
+        ]
+    return [_close_after_accept(target, seen, accepted)]
+
+
+def _close_after_accept(target: WsTarget, closed: Closed, accepted: str) -> Finding:
+    contract = target.contract
+    if closed.by == "server" and closed.code == contract.close_after_accept_code:
+        return Finding(
+            f"{accepted}, then closed with {closed.code}: the weaker pattern the contract "
+            "tolerates "
+            f"(refusing before 101 keeps the upgrade from ever happening)",
+            "after 101",
+            severity=contract.close_after_accept_severity,
+        )
+    return Finding(f"{accepted}, then ended it with {closed.describe()}", "after 101")
+
+
+async def _key_control(target: WsTarget, access: Access, key: str) -> str:
+    """Whether tokens re-signed with ``key`` open the channel; run once per run."""
+    if access.key_control is None:
+        assert access.primary is not None
+        transcript = target.transcript()
+        token = target.secret(resign(await target.token(), key))
+        try:
+            sock = await open_socket(target, _presented(target, access.primary, token), transcript)
+        except OpenFailed as exc:
+            access.key_control = (
+                f"a token re-signed with the signing key is refused ({exc.message}): "
+                "the key is not the target's"
+            )
+        else:
+            await sock.close()
+            access.key_control = "ok"
+    return access.key_control
+
+
+async def _forged_row(
+    target: WsTarget, access: Access, carrier: TokenCarrier, forgery: Forgery
+) -> ContractResult:
+    clock = Clock()
+    suffix = f"auth/{carrier.kind}/{forgery.slug}"
+    name = f"{forgery.name} are refused ({carrier.kind})"
+    claims = target.contract.claims
+    if forgery.claim is not None and forgery.claim not in claims:
+        return skipped(target, suffix, name, f"the contract declares no {forgery.claim} claim")
+    blocked = access.reason_for(carrier)
+    if blocked is not None:
+        return inconclusive(target, suffix, name, blocked, clock)
+    key = target.ctx.settings.signing_key
+    if forgery.needs_key:
+        if key is None:
+            return skipped(target, suffix, name, SIGNING_KEY_REASON)
+        control = await _key_control(target, access, key)
+        if control != "ok":
+            return inconclusive(target, suffix, name, control, clock)
+    real = await target.token()
+    try:
+        forged = target.secret(forgery.make(real, key, claims, time.time()))
+    except ValueError as exc:
+        return inconclusive(target, suffix, name, f"the credentials are not JWTs ({exc})", clock)
+    transcript = target.transcript()
+    presented = _presented(target, carrier, forged)
+    findings = await refusal_findings(target, presented, transcript)
+    note = f"   # with {forgery.name.removesuffix('s')} in place of {'$CHATCONTRACT_TOKEN'}"
+    return judged(
+        target,
+        suffix,
+        name,
+        findings,
+        clock,
+        transcript=transcript,
+        repro_text=repro(target, presented=presented, token_note=note),
+    )
+
+
+async def _expiry_row(target: WsTarget, access: Access) -> ContractResult:
+    """A token that expires while connected must end the connection with the declared code."""
+    clock = Clock()
+    contract = target.contract
+    suffix, name = (
+        "auth/expiry",
+        f"connections close with {contract.expiry_close_code} when their token expires",
+    )
+    if access.blocked is not None or access.primary is None:
+        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    key = target.ctx.settings.signing_key
+    if key is None:
+        return skipped(target, suffix, name, SIGNING_KEY_REASON)
+    control = await _key_control(target, access, key)
+    if control != "ok":
+        return inconclusive(target, suffix, name, control, clock)
+    lifetime = 2
+    now = int(time.time())
+    token = target.secret(resign(await target.token(), key, iat=now, nbf=now, exp=now + lifetime))
+    transcript = target.transcript()
+    presented = _presented(target, access.primary, token)
+    try:
+        sock = await open_socket(target, presented, transcript)
+    except OpenFailed as exc:
+        return inconclusive(
+            target, suffix, name, f"the short-lived token was refused: {exc.message}", clock
+        )
+    loop = asyncio.get_running_loop()
+    grace = 2.0
+    deadline = loop.time() + lifetime + grace
+    findings: list[Finding] = []
+    try:
+        while True:
+            seen = await sock.receive(deadline)
+            if isinstance(seen, Received):
+                continue
+            if isinstance(seen, Silence):
+                findings.append(
+                    Finding(
+                        f"the connection stayed open {grace:g} s past its token's expiry",
+                        "after exp",
+                    )
+                )
+            elif seen.code != contract.expiry_close_code or seen.by != "server":
+                findings.append(
+                    Finding(
+                        f"at expiry the connection ended with {seen.describe()}, "
+                        f"not close {contract.expiry_close_code}",
+                        "after exp",
+                    )
+                )
+            break
+    finally:
+        await sock.close()
+    return judged(
+        target,
+        suffix,
+        name,
+        findings + sock.findings,
+        clock,
+        transcript=transcript,
+        repro_text=repro(target, presented=presented),
+    )
+
+
+async def auth_matrix(target: WsTarget, access: Access) -> AsyncIterator[ContractResult]:
+    """Every refusal the contract promises, one result each, after the positive control."""
+    contract = target.contract
+    # A server that cannot finish a valid handshake would make each row wait out
+    # the same deadline; only a plain refusal of valid credentials lets the
+    # anonymous row still say something.
+    anonymous_blocked = access.blocked if access.blocked and not access.rejected else None
+    clock = Clock()
+    name = "unauthenticated connections are refused"
+    if anonymous_blocked:
+        yield inconclusive(target, "auth/no-token", name, anonymous_blocked, clock)
+    else:
+        transcript = target.transcript()
+        presented = _presented(target, None, None)
+        findings = await refusal_findings(target, presented, transcript)
+        yield judged(
+            target,
+            "auth/no-token",
+            name,
+            findings,
+            clock,
+            transcript=transcript,
+            repro_text=repro(target, presented=presented),
+        )
+    for carrier in contract.carriers:
+        for forgery in FORGERIES:
+            yield await _forged_row(target, access, carrier, forgery)
+    for forbidden in contract.forbidden_carriers:
+        yield await _forbidden_row(target, access, forbidden)
+    if contract.origin_allowlist is not None:
+        for slug, origin in (("origin-foreign", FOREIGN_ORIGIN), ("origin-null", "null")):
+            yield await _origin_row(target, access, slug, origin)
+    if contract.expiry_close_code is not None:
+        yield await _expiry_row(target, access)
+
+
+async def _forbidden_row(target: WsTarget, access: Access, carrier: TokenCarrier) -> ContractResult:
+    clock = Clock()
+    where = {"query": "the query string", "cookie": "a cookie", "header": "a header"}
+    suffix = f"auth/{carrier.kind}-token"
+    name = f"tokens in {where.get(carrier.kind, carrier.kind)} ({carrier.name}) are refused"
+    if access.blocked is not None:
+        return inconclusive(target, suffix, name, access.blocked, clock)
+    transcript = target.transcript()
+    presented = present(target.url, carrier, await target.token(), origin=allowed_origin(target))
+    findings = await refusal_findings(target, presented, transcript)
+    return judged(
+        target,
+        suffix,
+        name,
+        findings,
+        clock,
+        transcript=transcript,
+        repro_text=repro(target, presented=presented),
+    )
+
+
+async def _origin_row(target: WsTarget, access: Access, slug: str, origin: str) -> ContractResult:
+    clock = Clock()
+    suffix = f"auth/{slug}"
+    shown = "a null Origin" if origin == "null" else "a foreign Origin"
+    name = f"handshakes from {shown} are refused"
+    if access.blocked is not None or access.primary is None:
+        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    transcript = target.transcript()
+    presented = present(target.url, access.primary, await target.token(), origin=origin)
+    status = target.contract.origin_rejection_status
+    findings = await refusal_findings(
+        target, presented, transcript, statuses=(status,) if status else None
+    )
+    return judged(
+        target,
+        suffix,
+        name,
+        findings,
+        clock,
+        transcript=transcript,
+        repro_text=repro(target, presented=presented),
+    )
