@@ -99,7 +99,12 @@ def _endpoint(services: Services, operation: Operation, handler: Handler) -> End
                     headers=decision.headers(retry_after=with_retry_after),
                 )
         body = await request.body()
-        validated = services.contract.validate(request, body)
+        try:
+            validated = services.contract.validate(request, body)
+        except RecursionError:
+            # The JSON decoder recurses per nesting level; a hostile body must get
+            # the documented 422, not a 500 from the clean reference.
+            return problem(422, "the request body is nested too deeply")
         if any(e.location == "path" for e in validated.errors):
             return problem(404, "no such resource", instance=request.url.path)
         if validated.errors:

@@ -246,7 +246,7 @@ class _Connection:
     def _handle(self, text: str) -> None:
         try:
             frame = json.loads(text, parse_constant=_reject_constant)
-        except ValueError:
+        except (ValueError, RecursionError):
             if "ws-bad-json-1011" in self.services.faults:
                 self.close(1011, "invalid JSON")
             else:

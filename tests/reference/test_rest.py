@@ -178,6 +178,17 @@ def test_validation_errors_are_422_validation_problems_with_pointers(api: Api) -
     assert [e["pointer"] for e in limit["errors"]] == ["limit"]
 
 
+def test_a_body_nested_deeper_than_any_parser_is_422_not_500(api: Api) -> None:
+    """Hostile nesting must get the documented answer from the clean reference."""
+    deep = "[" * 5000 + "]" * 5000
+    answer = api.client().post(
+        "/api/chat/stream",
+        content=deep,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+
+
 def test_malformed_path_ids_are_unknown_resources(api: Api) -> None:
     """A path id that cannot exist is 404: getThread documents no 422."""
     assert api.client().get("/api/threads/not-a-thread").status_code == 404

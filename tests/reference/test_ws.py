@@ -94,6 +94,8 @@ def test_bad_json_is_a_format_error_and_the_connection_stays_usable(api: Api) ->
     assert ws_next(ws)["error_code"] == "FORMAT_ERROR"
     ws.send(b"\x00binary")
     assert ws_next(ws)["error_code"] == "FORMAT_ERROR"
+    ws.send("[" * 4000 + "]" * 4000)  # valid JSON under the size limit, deeper than any parser
+    assert ws_next(ws)["error_code"] == "FORMAT_ERROR"
     _send(ws, {"type": "ping", "payload": {}})
     assert ws_next(ws)["type"] == "pong"
 
