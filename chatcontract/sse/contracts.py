@@ -6,7 +6,8 @@ operation's request example and a fresh canary in its message) and judged as
 * ``sse/<METHOD> <path>/events``: status, Content-Type, cache headers, SSE
   framing, transport, and every event against its schema;
 * ``sse/<METHOD> <path>/sequence:<name>``: one per ``x-sequence``;
-* ``sse/<METHOD> <path>/deadlines``: first event, idle gaps, total, max-events;
+* ``sse/<METHOD> <path>/deadlines``: first event, idle gaps, total, max-events
+  (inconclusive when a framing or transport error cut the run short);
 * ``sse/<METHOD> <path>/resume``: where the stream declares a resume header;
 
 and finally ``sse/isolation`` streams as two users at once. A route answering
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Final
 
 import httpx
 
 from chatcontract.context import RunContext
-from chatcontract.report.model import ContractResult, Finding
+from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.runner import category
 from chatcontract.sse.checker import EVENTS, CompiledStream, compile_stream, sequence_aspect
 from chatcontract.sse.isolation import check_isolation
@@ -50,7 +52,34 @@ def _results(compiled: CompiledStream, run: StreamRun) -> list[tuple[str, str, s
         for sequence in compiled.sequences
     ]
     rows.append((f"{base}/deadlines", f"{label} meets its deadlines and bounds", DEADLINES))
-    return [(rid, name, aspect, run.all_findings(aspect)) for rid, name, aspect in rows]
+    results = [(rid, name, aspect, run.all_findings(aspect)) for rid, name, aspect in rows]
+    if run.opened and not run.events and not _failed(results[0][3]):
+        # A result about the events must not pass when there was not one to judge.
+        what = "the stream ended before any event"
+        if run.stop != "eof":
+            what = f"no event arrived before reading stopped ({run.stop_detail or run.stop})"
+        elif run.comments:
+            what += f" ({run.comments} comments)"
+        results[0][3].append(Finding(f"{label}: {what}"))
+    return results
+
+
+def _failed(findings: list[Finding]) -> bool:
+    return any(f.severity == "failure" for f in findings)
+
+
+def _unjudged_deadlines(run: StreamRun) -> str | None:
+    """Why the deadlines could not be judged over the whole run, if they could not."""
+    if run.terminal is not None:
+        return None
+    if run.stop in ("parser", "transport"):
+        return (
+            f"reading stopped on an error ({run.stop_detail}) before the run ended, "
+            "so its deadlines could not be judged"
+        )
+    if run.stop == "eof" and not run.events:
+        return "the stream ended before any event, so no deadline could be judged"
+    return None
 
 
 async def check_stream(
@@ -92,8 +121,9 @@ async def check_stream(
         "stopped": run.stop + (f": {run.stop_detail}" if run.stop_detail else ""),
         "elapsed": f"{run.elapsed:.3f} s",
     }
-    return run, [
-        ContractResult.judged(
+    results = []
+    for rid, name, aspect, findings in rows:
+        result = ContractResult.judged(
             id=rid,
             category=CATEGORY,
             name=name,
@@ -103,8 +133,11 @@ async def check_stream(
             operation=compiled.label,
             details=details,
         )
-        for rid, name, _, findings in rows
-    ]
+        unjudged = _unjudged_deadlines(run) if aspect == DEADLINES else None
+        if unjudged and not _failed(findings):
+            result = replace(result, outcome=Outcome.INCONCLUSIVE, reason=unjudged)
+        results.append(result)
+    return run, results
 
 
 @category(

@@ -4,7 +4,9 @@ Two users stream at the same time, each message carrying its own canary
 (``canary-<hex>``). Each stream is read to its end (plus a short grace, since
 a leak may arrive late) with its raw bytes kept, and then neither user's
 canary nor run identity (the values the spec's ``consistent`` correlations
-point at, e.g. ``/run_id``) may appear anywhere in what the other received.
+point at, e.g. ``/run_id``) may appear anywhere in what the other received,
+and no run id may be claimed by both streams. Events a server sends after a
+run's terminal event while the other user streams are reported too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Final, Literal
 
 from chatcontract.report.model import ContractResult, Finding, Outcome
@@ -74,6 +77,25 @@ def _leaks(
     return found
 
 
+def _shared(
+    session: Session,
+    label: str,
+    users: tuple[str, str],
+    runs: list[StreamRun],
+    shared: set[str],
+) -> list[Finding]:
+    """A run id both streams claim as their own: one run's events reached both users."""
+    found = [
+        Finding(
+            f"{label}: {users[0]} and {users[1]} both received run {value!r} as their own "
+            f"({_located(runs[0], value)} and {_located(runs[1], value)})",
+            location=_located(runs[1], value),
+        )
+        for value in sorted(shared)
+    ]
+    return list(session.evidence(runs[1], found, extra_repro=runs[0].request.curl()))
+
+
 async def _pair(
     session: Session, compiled: CompiledStream, users: tuple[str, str]
 ) -> tuple[list[Finding], str | None, dict[str, str]]:
@@ -91,7 +113,6 @@ async def _pair(
                     request_body(operation, canary),
                     user=user,
                     token_variable=variable,
-                    stop_at_terminal=False,
                     grace=session.options.grace,
                     capture_raw=session.options.raw_capture_bytes,
                 )
@@ -110,12 +131,17 @@ async def _pair(
     ]
     if not any(echoed) and not any(owned):
         return [], f"{label}: neither stream echoed its canary or a run id to look for", {}
-    findings: list[Finding] = []
+    findings = _shared(session, label, users, runs, owned[0] & owned[1])
     for me, other in ((0, 1), (1, 0)):
         markers = {canaries[me]: "canary"}
         markers.update({value: "run" for value in owned[me] if value not in owned[other]})
         leaks = _leaks(label, users[me], markers, users[other], runs[other])
         findings += session.evidence(runs[other], leaks, extra_repro=runs[me].request.curl())
+        late = [
+            replace(f, message=f.message.replace(label, f"{label} (as {users[me]})", 1))
+            for f in runs[me].late_findings()
+        ]
+        findings += session.evidence(runs[me], late, extra_repro=runs[other].request.curl())
     if not complete and not findings:
         stops = ", ".join(
             f"{user}: {run.stop_detail or run.stop}"

@@ -11,6 +11,7 @@ are inconclusive.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import secrets
 from collections.abc import Mapping, Sequence
@@ -223,14 +224,23 @@ class Session:
         if not candidates:
             return None, "no authenticated GET operation to control it with"
         operation = candidates[0]
+        settings = self.ctx.settings
+        request = self.client.build_request(
+            "GET",
+            self.ctx.url(operation.path),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(settings.connect_timeout, read=settings.read_timeout),
+        )
+        # httpx bounds each read, not the exchange: headers trickled in a byte at a
+        # time would hold us for ever. The status is all the control needs, so the
+        # body is never read and a huge or endless one costs nothing.
+        limit = settings.connect_timeout + settings.read_timeout
         try:
-            response = await self.client.get(
-                self.ctx.url(operation.path),
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=httpx.Timeout(
-                    self.ctx.settings.connect_timeout, read=self.ctx.settings.read_timeout
-                ),
-            )
+            async with asyncio.timeout(limit):
+                response = await self.client.send(request, stream=True)
+                await response.aclose()
+        except TimeoutError:
+            return None, f"{operation.label} did not answer within {limit:g} s"
         except httpx.HTTPError as exc:
             return None, f"{operation.label} failed: {type(exc).__name__}"
         if response.is_success:

@@ -2,8 +2,10 @@
 
 This is the I/O shell around the sans-I/O parser and checker: it sends the
 request, checks the status and headers, feeds body chunks to the parser and
-parsed events to the checker, and stops at the run's terminal event, at
-``max-events``, at a parser violation or at the first missed deadline. Every
+parsed events to the checker, and stops at the end of the body, at
+``max-events``, at a parser violation or at the first missed deadline. After
+the run's terminal event it listens only for a short grace, so that events
+the server sends after the end of the run are still judged. Every
 read is bounded (``asyncio.timeout`` per read, a total deadline, and the
 parser's size limits), so an endless, stalled, trickling or huge stream ends
 with a finding instead of a hang or a memory blow-up.
@@ -63,6 +65,7 @@ _EXCERPT = 300
 _BODY_EXCERPT = 2048
 _KEPT_DATA_BYTES = 16 << 20
 _CLOSE_SECONDS = 1.0
+_GRACE_SECONDS = 0.5
 
 
 def seconds(value: float) -> str:
@@ -180,9 +183,12 @@ class StreamRun:
     elapsed: float = 0.0
     raw: bytearray | None = None
     """The body as received (up to ``capture_raw`` bytes), for the isolation check."""
-    last_event_id: str = ""
     findings: dict[str, list[Finding]] = field(default_factory=dict)
     """Reader findings by aspect (``events``, ``deadlines``); the checker holds the rest."""
+    terminal: int | None = None
+    """The number of the event that ended the run, once one did."""
+    _judged_at_terminal: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """How many findings each aspect held when the run ended."""
 
     @property
     def opened(self) -> bool:
@@ -196,8 +202,35 @@ class StreamRun:
     def all_findings(self, aspect: str) -> list[Finding]:
         return self.findings.get(aspect, []) + self.checker.findings.get(aspect, [])
 
-    def add(self, aspect: str, message: str, location: str = "") -> None:
-        self.findings.setdefault(aspect, []).append(Finding(message, location=location))
+    def add(
+        self,
+        aspect: str,
+        message: str,
+        location: str = "",
+        severity: Literal["failure", "warning"] = "failure",
+    ) -> None:
+        self.findings.setdefault(aspect, []).append(
+            Finding(message, location=location, severity=severity)
+        )
+
+    def ended(self, number: int) -> None:
+        """Note that event ``number`` ended the run, to tell later findings apart."""
+        self.terminal = number
+        self._judged_at_terminal = {
+            aspect: len(found) for aspect, found in self.checker.findings.items()
+        }
+
+    def late_findings(self) -> list[Finding]:
+        """Sequence findings about events the server sent after the run had ended."""
+        if self.terminal is None:
+            return []
+        return [
+            finding
+            for aspect, found in self.checker.findings.items()
+            if aspect != EVENTS
+            for finding in found[self._judged_at_terminal.get(aspect, 0) :]
+            if finding.severity == "failure"
+        ]
 
 
 def documented_cache_control(document: Mapping[str, Any], pointer: str, status: int) -> bool:
@@ -224,9 +257,8 @@ async def read_stream(
     *,
     deadlines: StreamDeadlines | None = None,
     limits: ParserLimits | None = None,
-    stop_at_terminal: bool = True,
     stop_after: int | None = None,
-    grace: float = 1.0,
+    grace: float = _GRACE_SECONDS,
     capture_raw: int = 0,
     check_cache: bool = False,
     unreachable_raises: bool = False,
@@ -234,9 +266,9 @@ async def read_stream(
     """Send ``request`` and read its event stream into a fresh checker.
 
     ``stop_after`` stops after that many events (the resume check's first leg).
-    With ``stop_at_terminal`` off, reading goes on for ``grace`` seconds after
-    the run's terminal event, or until the server closes (the isolation check,
-    which wants what arrives late). ``capture_raw`` keeps that many body bytes.
+    After the run's terminal event reading goes on until the server closes, for
+    at most ``grace`` seconds (and never past the total deadline), so that an
+    event after the terminal one is seen. ``capture_raw`` keeps that many body bytes.
     A refused or timed-out connection raises :class:`TargetUnreachable` when
     ``unreachable_raises``, and is a finding otherwise.
     """
@@ -248,7 +280,6 @@ async def read_stream(
         run,
         deadlines or compiled.stream.deadlines,
         limits or ParserLimits(),
-        stop_at_terminal=stop_at_terminal,
         stop_after=stop_after,
         grace=grace,
         capture_raw=capture_raw,
@@ -274,7 +305,6 @@ class _Reader:
         deadlines: StreamDeadlines,
         limits: ParserLimits,
         *,
-        stop_at_terminal: bool,
         stop_after: int | None,
         grace: float,
         capture_raw: int,
@@ -284,7 +314,6 @@ class _Reader:
         self.label = run.checker.compiled.label
         self.deadlines = deadlines
         self.limits = limits
-        self.stop_at_terminal = stop_at_terminal
         self.stop_after = stop_after
         self.grace = grace
         self.capture_raw = capture_raw
@@ -414,26 +443,42 @@ class _Reader:
                     self._missed(kind)
                 return
             except StopAsyncIteration:
+                # A truncated UTF-8 sequence only shows up once the decoder is flushed.
                 parser.receive_eof()
-                if run.stop == "eof" and self.grace_at is not None:
-                    run.stop = "terminal"
+                self._items(parser.events_received(), self.now())
+                self._violated(parser)
                 return
             except httpx.TransportError as exc:
-                _transport(self.run, f"transport error {_where(run)}: {_error(exc)}")
+                self._broken(exc)
                 return
             raw = run.raw
             if raw is not None and len(raw) < self.capture_raw:
                 raw += chunk[: self.capture_raw - len(raw)]
             parser.receive_data(chunk)
-            if self._items(parser.events_received(), self.now()):
+            if self._items(parser.events_received(), self.now()) or self._violated(parser):
                 return
-            violation = parser.violation
-            if violation is not None:
-                run.stop = "parser"
-                run.stop_detail = f"SSE framing error ({violation.code})"
-                message = f"{self.label}: SSE framing: {violation.message}"
-                run.add(EVENTS, message, f"byte {violation.offset}")
-                return
+
+    def _violated(self, parser: SSEParser) -> bool:
+        """Record the parser's violation, if it has one; whether it had."""
+        violation = parser.violation
+        if violation is None:
+            return False
+        run = self.run
+        run.stop = "parser"
+        run.stop_detail = f"SSE framing error ({violation.code})"
+        message = f"{self.label}: SSE framing: {violation.message}"
+        run.add(EVENTS, message, f"byte {violation.offset}")
+        return True
+
+    def _broken(self, exc: httpx.TransportError) -> None:
+        run = self.run
+        what = f"transport error {_where(run)}: {_error(exc)}"
+        if run.terminal is None:
+            _transport(run, what)
+            return
+        # The run is complete: a connection dropped rather than closed loses nothing
+        # the contract needs, so it is noted, not failed.
+        run.add(EVENTS, f"{self.label}: {what}, after the run had ended", severity="warning")
 
     def _items(self, items: list[SSEEvent | SSEComment], now: float) -> bool:
         """Feed parsed items to the checker; whether reading should stop."""
@@ -466,16 +511,12 @@ class _Reader:
             if item.id is not None:
                 shown += f" id={item.id}"
             transcript.add("received", offset, f"{shown}: {_cut(item.data)}")
-            # The parser's own last ID may already include later events of this chunk.
-            run.last_event_id = item.id or ""
             if self.stop_after is not None and number >= self.stop_after:
                 run.stop = "stop-after"
                 return True
             if checker.done and self.grace_at is None:
-                if self.stop_at_terminal:
-                    run.stop = "terminal"
-                    return True
                 run.stop = "terminal"
+                run.ended(number)
                 self.grace_at = now + self.grace
             if number >= checker.compiled.stream.max_events:
                 return self._max_events(number)
@@ -484,7 +525,7 @@ class _Reader:
     def _max_events(self, number: int) -> bool:
         run = self.run
         if run.checker.done:
-            return True  # the run ended; only the isolation grace was still listening
+            return True  # the run ended; only the grace after it was still listening
         maximum = run.checker.compiled.stream.max_events
         run.stop = "max-events"
         run.stop_detail = f"max-events {maximum} reached"

@@ -20,6 +20,7 @@ __all__ = [
     "agent_frame",
     "byte_at_a_time",
     "comments_forever",
+    "complete_run",
     "drops_mid_stream",
     "endless_events",
     "headers_then_silence",
@@ -48,20 +49,22 @@ class Request:
 Behaviour = Callable[[Request, asyncio.StreamWriter], Awaitable[None]]
 
 
-def agent_frame(number: int, kind: str = "agent_thinking") -> bytes:
+def agent_frame(number: int, kind: str = "agent_thinking", run: str = RUN) -> bytes:
     """A valid agents-stream frame (event field, id, envelope)."""
     payloads: dict[str, Any] = {
         "agent_started": {"agent_name": "research", "message": "hi"},
         "agent_thinking": {"thought": "still thinking", "step_number": number},
+        "response_chunk": {"content": "done", "is_final": True},
+        "agent_completed": {"result": "done", "duration_ms": 5},
     }
     data = {
         "type": kind,
-        "run_id": RUN,
+        "run_id": run,
         "thread_id": THREAD,
         "timestamp": "2025-09-07T13:10:00Z",
         "payload": payloads[kind],
     }
-    return f"event: {kind}\nid: {RUN}:{number}\ndata: {json.dumps(data)}\n\n".encode()
+    return f"event: {kind}\nid: {run}:{number}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Request:
@@ -115,6 +118,24 @@ def endless_events(interval: float) -> Behaviour:
             number += 1
             await chunk(writer, agent_frame(number))
             await asyncio.sleep(interval)
+
+    return behave
+
+
+def complete_run(*, after: tuple[str, ...] = (), then: str = "end", run: str = RUN) -> Behaviour:
+    """A whole agent run, then the ``after`` event kinds; then ``end``, ``silence`` or ``drop``."""
+
+    async def behave(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send_head(writer)
+        kinds = ("agent_started", "response_chunk", "agent_completed", *after)
+        for number, kind in enumerate(kinds, 1):
+            await chunk(writer, agent_frame(number, kind, run))
+        if then == "silence":
+            await asyncio.Event().wait()
+        elif then == "drop":
+            writer.transport.abort()
+        else:
+            await end(writer)
 
     return behave
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatcontract.context import RunContext
+from chatcontract.context import RunContext, RunSettings
 from chatcontract.errors import TargetUnreachable
 from chatcontract.reference.config import ServerConfig
 from chatcontract.reference.server import RunningReference, running_reference
@@ -297,3 +297,88 @@ def test_the_category_is_registered_with_the_runner() -> None:
     registered = {c.name: c for c in categories()}
     assert registered["sse"].order == 30
     assert registered["sse"].run is sse_contracts
+
+
+def _agents_only(stream: hostile.Behaviour) -> hostile.Behaviour:
+    return hostile.routes(
+        {"GET /api/agents": hostile.status(200, b"[]"), "POST /api/agents/stream": stream},
+        hostile.status(404),
+    )
+
+
+def test_an_empty_stream_fails_events_and_leaves_deadlines_inconclusive() -> None:
+    """Zero events judged is no evidence that the events match the spec."""
+
+    async def empty(request: hostile.Request, writer: Any) -> None:
+        await hostile.send_head(writer)
+        await hostile.end(writer)
+
+    results = run_category_on(_agents_only(empty))
+    assert failures(results[f"{AGENTS}/events"]) == [
+        "POST /api/agents/stream: the stream ended before any event"
+    ]
+    deadlines = results[f"{AGENTS}/deadlines"]
+    assert deadlines.outcome is Outcome.INCONCLUSIVE
+    assert deadlines.reason == "the stream ended before any event, so no deadline could be judged"
+
+
+def test_a_framing_error_leaves_deadlines_inconclusive() -> None:
+    """Deadlines met until a framing error say nothing about the rest of the run."""
+
+    async def bad_utf8(request: hostile.Request, writer: Any) -> None:
+        await hostile.send_head(writer)
+        await hostile.chunk(writer, hostile.agent_frame(1, "agent_started") + b"data: \xff\n\n")
+        await hostile.end(writer)
+
+    results = run_category_on(_agents_only(bad_utf8))
+    assert results[f"{AGENTS}/events"].outcome is Outcome.FAILED
+    deadlines = results[f"{AGENTS}/deadlines"]
+    assert deadlines.outcome is Outcome.INCONCLUSIVE
+    assert deadlines.reason == (
+        "reading stopped on an error (SSE framing error (invalid-utf8)) before the run ended, "
+        "so its deadlines could not be judged"
+    )
+
+
+async def _trickled_headers(request: hostile.Request, writer: Any) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\n")
+    while True:
+        writer.write(b"X")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+
+
+async def _endless_body(request: hostile.Request, writer: Any) -> None:
+    await hostile.send_head(writer, content_type="application/json", extra="")
+    await hostile.chunk(writer, b"[")
+    while True:
+        await hostile.chunk(writer, b"{},")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("control", "outcome"),
+    [(_trickled_headers, Outcome.INCONCLUSIVE), (_endless_body, Outcome.FAILED)],
+)
+def test_the_own_positive_control_is_bounded(control: hostile.Behaviour, outcome: Outcome) -> None:
+    """httpx bounds each read; a control request trickled or endless must still end."""
+    behaviour = hostile.routes({"GET /api/agents": control}, hostile.status(403, b"{}"))
+    settings = RunSettings(connect_timeout=0.5, read_timeout=0.5)
+
+    async def main() -> dict[str, ContractResult]:
+        async with hostile.hostile_server(behaviour) as url:
+            ctx = RunContext(
+                spec=SPEC, base_url=url, credentials=Tokens(ServerConfig()), settings=settings
+            )
+            ctx.cache[OPTIONS_KEY] = FAST
+            async with asyncio.timeout(10):
+                return {r.id: r async for r in sse_contracts(ctx)}
+
+    results = asyncio.run(main())
+    events = results[f"{AGENTS}/events"]
+    assert events.outcome is outcome
+    if outcome is Outcome.INCONCLUSIVE:
+        assert events.reason == (
+            "credentials rejected: POST /api/agents/stream answered 403; the token was not "
+            "confirmed (GET /api/agents did not answer within 1 s)"
+        )

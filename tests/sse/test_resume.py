@@ -73,8 +73,12 @@ def resumable(mode: str) -> hostile.Behaviour:
 
 
 def resume_result(mode: str) -> ContractResult:
+    return resume_result_of(resumable(mode))
+
+
+def resume_result_of(behaviour: hostile.Behaviour) -> ContractResult:
     async def main() -> ContractResult:
-        async with hostile.hostile_server(resumable(mode)) as url:
+        async with hostile.hostile_server(behaviour) as url:
             ctx = RunContext(spec=SPEC, base_url=url, credentials=Tokens(ServerConfig()))
             ctx.cache[OPTIONS_KEY] = FAST
             return next([r async for r in sse_contracts(ctx) if r.id == RESUME].__iter__())
@@ -136,3 +140,56 @@ def test_resume_failures_carry_the_reconnect_as_repro(mode: str) -> None:
     assert finding.repro is not None
     assert f"-H 'Last-Event-ID: {RUN}:3'" in finding.repro
     assert finding.transcript
+
+
+def test_an_event_with_a_fresh_id_is_not_a_repeat_for_its_data() -> None:
+    """Two thoughts may say the same thing; only the id tells a replay from a new event."""
+    thought = frame(2).split(b"data: ", 1)[1]
+
+    async def behave(request: hostile.Request, writer: Any) -> None:
+        if request.path != "/api/agents/stream":
+            await hostile.status(404)(request, writer)
+            return
+        await hostile.send_head(writer)
+        frames = [
+            frame(1),
+            frame(2),
+            frame(3),
+            f"event: agent_thinking\nid: {RUN}:4\ndata: ".encode() + thought,
+        ]
+        frames += [
+            frame(n).replace(f"{RUN}:{n}".encode(), f"{RUN}:{n + 1}".encode()) for n in (4, 5, 6)
+        ]
+        last = request.headers.get("last-event-id")
+        after = int(last.rsplit(":", 1)[1]) if last else 0
+        for data in frames[after:]:
+            await hostile.chunk(writer, data)
+        await hostile.end(writer)
+
+    result = resume_result_of(behave)
+    assert result.outcome is Outcome.PASSED, [f.message for f in result.findings]
+    assert result.details["events"] == "3 + 4"
+
+
+def test_a_shorter_second_run_is_inconclusive_not_a_resume_failure() -> None:
+    """Runs of one request may differ in length; resumption was never tried."""
+    served = 0
+
+    async def behave(request: hostile.Request, writer: Any) -> None:
+        nonlocal served
+        if request.path != "/api/agents/stream":
+            await hostile.status(404)(request, writer)
+            return
+        served += 1
+        await hostile.send_head(writer)
+        for number in range(1, (len(KINDS) if served == 1 else 2) + 1):
+            await hostile.chunk(writer, frame(number))
+        await hostile.end(writer)
+
+    result = resume_result_of(behave)
+    assert result.outcome is Outcome.INCONCLUSIVE
+    assert result.reason == (
+        "POST /api/agents/stream: a second run of the same request was shorter than event #3: "
+        "it ended after 2 events (eof)"
+    )
+    assert result.findings == ()

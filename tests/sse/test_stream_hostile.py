@@ -229,3 +229,63 @@ def test_repro_never_contains_the_token() -> None:
     assert '"Authorization: Bearer $CHATCONTRACT_TOKEN"' in curl
     assert curl.startswith("curl -N ")
     assert request.http_headers()["Authorization"] == "Bearer secret-token"
+
+
+def test_a_utf8_sequence_cut_off_at_eof_is_a_framing_finding() -> None:
+    """The decoder only notices a truncated character when the body ends."""
+
+    async def truncated(request: hostile.Request, writer: Any) -> None:
+        await hostile.send_head(writer)
+        await hostile.chunk(writer, hostile.agent_frame(1, "agent_started") + b": \xe2\x82")
+        await hostile.end(writer)
+
+    run, _ = serve_and_read(truncated)
+    assert run.stop == "parser"
+    assert run.stop_detail == "SSE framing error (invalid-utf8)"
+    found = messages(run, EVENTS)
+    assert len(found) == 1
+    assert found[0].startswith(
+        "POST /api/agents/stream: SSE framing: invalid UTF-8 (unexpected end of data: e2 82)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (
+            ("agent_thinking",),
+            "event #4 (agent_thinking): arrives after the terminal event #3 (agent_completed)",
+        ),
+        (("agent_completed",), "a second terminal event after event #3 (agent_completed)"),
+    ],
+)
+def test_events_after_the_terminal_event_are_judged(after: tuple[str, ...], expected: str) -> None:
+    """A reader that stopped at the terminal event could never see what follows it."""
+    run, _ = serve_and_read(hostile.complete_run(after=after))
+    assert run.stop == "terminal"
+    assert run.terminal == 3
+    assert len(run.events) == 4
+    found = messages(run, "sequence:agent-run")
+    assert len(found) == 1
+    assert expected in found[0]
+    assert [f.message for f in run.late_findings()] == found
+
+
+def test_listening_after_the_terminal_event_is_bounded() -> None:
+    """A server that keeps the connection open after the run costs only the short grace."""
+    run, elapsed = serve_and_read(hostile.complete_run(then="silence"))
+    assert elapsed < 0.5 + SLACK
+    assert run.stop == "terminal"
+    assert messages(run, DEADLINES) == []
+    assert messages(run, "sequence:agent-run") == []
+
+
+def test_a_connection_dropped_after_the_run_ended_is_only_a_warning() -> None:
+    run, _ = serve_and_read(hostile.complete_run(then="drop"))
+    assert run.stop == "terminal"
+    found = run.all_findings(EVENTS)
+    assert [f.severity for f in found] == ["warning"]
+    assert found[0].message.startswith(
+        "POST /api/agents/stream: transport error after event #3 (agent_completed): "
+    )
+    assert found[0].message.endswith(", after the run had ended")
