@@ -25,6 +25,7 @@ import pytest
 
 from chatcontract.context import RunContext, RunSettings
 from chatcontract.errors import ContractViolation
+from chatcontract.redact import Redactor
 from chatcontract.report.model import ContractResult, Outcome
 from chatcontract.spec import Spec, bundled_spec_path, load_spec
 
@@ -120,11 +121,11 @@ def chatcontract_context(
         from chatcontract.reference.config import ServerConfig
 
         settings = _with_signing_key(settings, ServerConfig().signing_key)
-    credentials = credentials_from_env(chatcontract_spec, chatcontract_target)
-    ctx = RunContext(chatcontract_spec, chatcontract_target, credentials, settings)
-    for secret in credentials.secrets():
-        ctx.redactor.add(secret)
-    return ctx
+    redactor = Redactor()
+    credentials = credentials_from_env(
+        chatcontract_spec, chatcontract_target, on_secret=redactor.add
+    )
+    return RunContext(chatcontract_spec, chatcontract_target, credentials, settings, redactor)
 
 
 def _with_signing_key(settings: RunSettings, key: str) -> RunSettings:

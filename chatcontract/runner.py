@@ -22,6 +22,8 @@ __all__ = ["BUILTIN_CATEGORY_MODULES", "Category", "categories", "category", "ru
 CategoryRun = Callable[[RunContext], AsyncIterator[ContractResult]]
 
 BUILTIN_CATEGORY_MODULES: tuple[str, ...] = (
+    "chatcontract.rest.inventory",
+    "chatcontract.rest.contracts",
     "chatcontract.sse.contracts",
     "chatcontract.ws.contracts",
 )

@@ -1,0 +1,151 @@
+"""The positive control: do the run's credentials work at all?
+
+Before a refusal can count against the server, an authenticated request to a
+protected operation must succeed. Otherwise a run with a wrong secret would
+"prove" that every route enforces auth, or blame the server for 401s that
+are ours. That is the September 2025 status report's WebSocket 403, which
+nobody could attribute. When the control fails, dependent contracts are
+INCONCLUSIVE with reason ``credentials rejected: <status>``: never passed,
+never failed.
+
+The verdict is computed once per run and kept in
+``ctx.cache["rest.positive_control"]`` as a :class:`PositiveControl`, so the
+SSE and WebSocket checkers read the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chatcontract.auth import TokenRequestError
+from chatcontract.context import RunContext
+from chatcontract.report.model import Outcome
+from chatcontract.rest.budget import run_budget
+from chatcontract.rest.http import fetch, new_client
+from chatcontract.rest.samples import operation_parameters
+from chatcontract.spec import Operation
+
+__all__ = [
+    "POSITIVE_CONTROL_KEY",
+    "PositiveControl",
+    "control_operations",
+    "positive_control",
+]
+
+POSITIVE_CONTROL_KEY = "rest.positive_control"
+"""``ctx.cache`` key; the value is a :class:`PositiveControl`."""
+
+_REJECTED = (401, 403)
+
+
+@dataclass(frozen=True, slots=True)
+class PositiveControl:
+    """The verdict on the run's credentials.
+
+    ``accepted`` is True when every user's token got a 2xx from a protected
+    operation, False when any was refused (by the token endpoint or with
+    401/403), None when no protected operation could decide (it is missing,
+    or failed otherwise). ``reason`` starts with ``credentials rejected:``
+    when ``accepted`` is False.
+    """
+
+    accepted: bool | None
+    reason: str = ""
+    operation: str | None = None
+    """The operation asked, e.g. ``GET /api/agents``."""
+    statuses: Mapping[str, int | None] = field(default_factory=dict)
+    """User -> status of their control request (None: no answer or no token)."""
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.PASSED if self.accepted else Outcome.INCONCLUSIVE
+
+    def accepts(self, user: str) -> bool | None:
+        """Whether ``user``'s token was accepted (None: not decided)."""
+        status = self.statuses.get(user)
+        if status is None:
+            return False if self.accepted is False and user in self.statuses else None
+        if 200 <= status < 300:
+            return True
+        return False if status in _REJECTED else None
+
+
+def control_operations(
+    ops: tuple[Operation, ...], parameters: Mapping[str, bool]
+) -> list[Operation]:
+    """Protected GETs that need no parameter: safe to call, nothing to invent.
+
+    ``parameters`` maps operationId -> whether the operation has a required parameter.
+    """
+    return [
+        op
+        for op in ops
+        if op.method.upper() == "GET"
+        and not op.is_public
+        and op.kind == "rest"
+        and not parameters.get(op.operation_id, True)
+    ]
+
+
+async def positive_control(ctx: RunContext) -> PositiveControl:
+    """The run's positive control, computed on first call and cached."""
+    found = ctx.cache.get(POSITIVE_CONTROL_KEY)
+    if isinstance(found, PositiveControl):
+        return found
+    control = await _run_control(ctx)
+    ctx.cache[POSITIVE_CONTROL_KEY] = control
+    return control
+
+
+async def _run_control(ctx: RunContext) -> PositiveControl:
+    needs = {
+        op.operation_id: any(p.required for p in operation_parameters(ctx.spec, op))
+        for op in ctx.spec.operations
+        if op.kind == "rest"
+    }
+    candidates = control_operations(ctx.spec.operations, needs)
+    if not candidates:
+        return PositiveControl(None, "no protected GET without parameters to check credentials")
+    statuses: dict[str, int | None] = {}
+    undecided: list[str] = []
+    asked: str | None = None
+    budget = run_budget(ctx)
+    deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
+    async with new_client(ctx) as client:
+        for user in ctx.credentials.users:
+            try:
+                token = await ctx.credentials.token(user)
+            except TokenRequestError as exc:
+                statuses[user] = None
+                return PositiveControl(False, f"credentials rejected: {exc}", None, statuses)
+            ctx.redactor.add(token)
+            statuses[user] = None
+            for op in candidates:
+                budget.note()
+                answer = await fetch(
+                    client,
+                    "GET",
+                    op.path,
+                    deadline=deadline,
+                    headers={"Authorization": f"Bearer {token}"},
+                    read_body=False,
+                )
+                status = statuses[user] = None if answer is None else answer.status
+                if status is not None and (200 <= status < 300 or status in _REJECTED):
+                    asked = op.label
+                    break
+                # A missing or broken control route says nothing about the token; try the next.
+                undecided.append(f"{op.label} answered {status or 'nothing'}")
+            status = statuses[user]
+            if status in _REJECTED:
+                return PositiveControl(
+                    False,
+                    f"credentials rejected: {status} from {asked} for {user}",
+                    asked,
+                    statuses,
+                )
+    if all(s is not None and 200 <= s < 300 for s in statuses.values()):
+        return PositiveControl(True, "", asked, statuses)
+    reason = "credentials not confirmed: " + "; ".join(dict.fromkeys(undecided))
+    return PositiveControl(None, reason, None, statuses)

@@ -1,0 +1,328 @@
+"""The endpoint inventory: is every spec'd operation actually there?
+
+The status report's probes accepted "any status but 500" and so called
+missing streaming routes present. Here each target is calibrated first:
+random paths no spec would have show what *its* "no such route" answer looks
+like (see :mod:`chatcontract.rest.fingerprint`). Then every operation is asked
+one realistic question (examples, and objects created through the spec's
+links, so lookups hit real objects), and judged:
+
+* **missing**: it answers like an unknown route, whatever the status;
+* **method missing**: 405 where the spec has the method;
+* **not implemented**: 501;
+* **present**: anything else, a 401 or a documented 404 problem included.
+
+Stream operations are read up to their headers only. ``/ws`` is asked with a
+plain GET first; if that looks like an unknown route (Starlette routes plain
+HTTP past a WebSocket route), a real handshake is compared with a handshake
+to a random path. Rejected credentials do not blind the inventory: a 401
+from a real route is not the unknown-route fingerprint. Only when unknown
+routes themselves answer 401/403 (auth before routing) is presence
+undecidable, and then the result is inconclusive, never passed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from chatcontract.auth import TokenRequestError
+from chatcontract.context import RunContext
+from chatcontract.errors import TargetUnreachable
+from chatcontract.report.model import ContractResult, Finding, Outcome
+from chatcontract.rest.budget import Pacer, RunBudget, run_budget
+from chatcontract.rest.control import PositiveControl, positive_control
+from chatcontract.rest.fingerprint import (
+    MAX_BODY,
+    Answer,
+    Fingerprint,
+    Judgement,
+    Presence,
+    calibrate,
+    judge,
+)
+from chatcontract.rest.http import curl_command, ensure_reachable, fetch, new_client
+from chatcontract.rest.samples import (
+    Sample,
+    build_sample,
+    evaluate_link,
+    inventory_order,
+    operation_links,
+    operation_parameters,
+)
+from chatcontract.runner import category
+from chatcontract.spec import Operation
+
+__all__ = [
+    "CATEGORY",
+    "PROBE_SEGMENT",
+    "run_inventory",
+]
+
+CATEGORY = "inventory"
+PROBE_SEGMENT = "chatcontract-probe-"
+"""Probe paths look like ``/chatcontract-probe-<hex>/<hex>``: easy to spot in server logs."""
+_PROBES_PER_PLACE = 2
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_OPENED = "opened"
+
+Key = tuple[str, bool]
+"""(HTTP method, whether the request carries a token): unknown routes may differ by both."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    judgement: Judgement | None
+    sample: Sample
+    authorized: bool
+    reason: str = ""
+    """Why there is no judgement (no answer, no calibration, no budget)."""
+
+
+def _probe_path(prefix: str) -> str:
+    return f"{prefix}/{PROBE_SEGMENT}{secrets.token_hex(4)}/{secrets.token_hex(4)}"
+
+
+def _prefixes(ops: list[Operation]) -> list[str]:
+    """The root and each first path segment that has routes below it (``/api``...)."""
+    found = [""]
+    for op in ops:
+        segments = [s for s in op.path.split("/") if s]
+        if len(segments) >= 2 and not segments[0].startswith("{"):
+            prefix = "/" + segments[0]
+            if prefix not in found:
+                found.append(prefix)
+    return found
+
+
+class _Inventory:
+    def __init__(
+        self,
+        ctx: RunContext,
+        client: httpx.AsyncClient,
+        token: str | None,
+        budget: RunBudget,
+    ) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.token = token
+        self.budget = budget
+        self.deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
+        self.prints: dict[Key, list[Fingerprint]] = {}
+        self.known: dict[str, Any] = {}
+        self.pacer = Pacer(ctx.settings.rate_limit)
+        self.identifiers = {
+            link.parameter for op in ctx.spec.operations for link in operation_links(ctx.spec, op)
+        }
+
+    def _headers(self, authorized: bool) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if authorized and self.token else {}
+
+    def authorized(self, op: Operation) -> bool:
+        return not op.is_public and self.token is not None
+
+    async def _send(self, sample: Sample, authorized: bool) -> Answer | None:
+        await self.pacer.wait()
+        return await fetch(
+            self.client,
+            sample.method,
+            sample.path,
+            deadline=self.deadline,
+            headers=self._headers(authorized),
+            query=sample.query,
+            body=sample.body,
+            media_type=sample.media_type,
+        )
+
+    async def calibrate(self, ops: list[Operation]) -> None:
+        keys = sorted({(op.method.upper(), self.authorized(op)) for op in ops})
+        for method, authorized in keys:
+            samples: list[tuple[str, Answer]] = []
+            for prefix in _prefixes(ops):
+                for _ in range(_PROBES_PER_PLACE):
+                    if not self.budget.take():
+                        break
+                    path = _probe_path(prefix)
+                    body: dict[str, Any] | None = {} if method in _BODY_METHODS else None
+                    answer = await self._send(Sample(method, path, {}, body), authorized)
+                    if answer is not None:
+                        samples.append((path, answer))
+            self.prints[(method, authorized)] = calibrate(samples)
+
+    async def check(self, op: Operation) -> _Checked:
+        authorized = self.authorized(op)
+        params = operation_parameters(self.ctx.spec, op)
+        sample = build_sample(op, params, self.known, self.identifiers)
+        prints = self.prints.get((sample.method, authorized))
+        if not prints:
+            return _Checked(
+                None, sample, authorized, "the unknown-route answer could not be learned"
+            )
+        if not self.budget.take():
+            return _Checked(None, sample, authorized, self.budget.reason() or "no budget")
+        answer = await self._send(sample, authorized)
+        if answer is None:
+            return _Checked(None, sample, authorized, f"no answer within {self.deadline:g} s")
+        judgement = judge(answer, sample.path, prints, op.responses)
+        if op.kind == "websocket" and judgement.presence is Presence.MISSING:
+            judgement = await self._handshake(op, judgement)
+        if judgement.presence is Presence.PRESENT and 200 <= answer.status < 300:
+            self._learn(op, answer)
+        return _Checked(judgement, sample, authorized)
+
+    def _learn(self, op: Operation, answer: Answer) -> None:
+        links = operation_links(self.ctx.spec, op)
+        if not links or len(answer.body) >= MAX_BODY:
+            return
+        try:
+            body = json.loads(answer.body)
+        except ValueError:
+            return
+        for link in links:
+            value = evaluate_link(link.expression, body)
+            if value is not None:
+                self.known.setdefault(link.parameter, value)
+
+    async def _handshake(self, op: Operation, plain: Judgement) -> Judgement:
+        """Plain HTTP looked like an unknown route; does a real handshake too?"""
+        headers = self._headers(self.authorized(op))
+        answer = await self._upgrade(op.path, headers)
+        if answer == _OPENED:
+            return Judgement(Presence.PRESENT, "the WebSocket handshake answered 101")
+        if not isinstance(answer, Answer):
+            return Judgement(Presence.UNDECIDABLE, f"{plain.evidence}; the handshake {answer}")
+        probes: list[tuple[str, Answer]] = []
+        for _ in range(_PROBES_PER_PLACE):
+            path = _probe_path("")
+            probe = await self._upgrade(path, headers)
+            if isinstance(probe, Answer):
+                probes.append((path, probe))
+        if not probes:
+            return Judgement(
+                Presence.UNDECIDABLE,
+                f"{plain.evidence}; handshakes to unknown paths gave no comparable answer",
+            )
+        judgement = judge(answer, op.path, calibrate(probes), op.responses)
+        where = "the WebSocket handshake " + judgement.evidence
+        if judgement.presence is Presence.MISSING and answer.status in (401, 403):
+            # Starlette refuses an unknown WebSocket path with 403, exactly as it refuses a token.
+            return Judgement(
+                Presence.UNDECIDABLE,
+                f"{plain.evidence}; {where}: a refused token and a missing route look alike",
+            )
+        return Judgement(judgement.presence, f"{plain.evidence}; {where}", judgement.fingerprint)
+
+    async def _upgrade(self, path: str, headers: Mapping[str, str]) -> Answer | str:
+        """The HTTP answer refusing a handshake, :data:`_OPENED` on 101, else why there is none."""
+        if not self.budget.take():
+            return self.budget.reason() or "had no budget"
+        url = self.ctx.ws_base_url.rstrip("/") + path
+        await self.pacer.wait()
+        try:
+            async with ws_connect(
+                url,
+                additional_headers=dict(headers),
+                open_timeout=self.deadline,
+                close_timeout=self.ctx.settings.connect_timeout,
+                max_size=MAX_BODY,
+            ):
+                return _OPENED
+        except InvalidStatus as exc:
+            response = exc.response
+            return Answer.of(
+                response.status_code, response.headers.get("Content-Type"), bytes(response.body)
+            )
+        except OSError as exc:
+            raise TargetUnreachable(f"cannot reach {url}: {exc.strerror or exc}") from None
+        except (InvalidHandshake, TimeoutError) as exc:
+            return f"failed: {type(exc).__name__}"
+
+
+def _result(
+    op: Operation,
+    checked: _Checked,
+    control: PositiveControl,
+    base_url: str,
+    duration: float,
+) -> ContractResult:
+    common: dict[str, Any] = {
+        "id": f"{CATEGORY}/{op.label}",
+        "category": CATEGORY,
+        "name": f"{op.label} is implemented",
+        "tier": op.tier,
+        "operation": op.label,
+        "duration": duration,
+    }
+    judgement = checked.judgement
+    if judgement is None:
+        return ContractResult(outcome=Outcome.INCONCLUSIVE, reason=checked.reason, **common)
+    details = {"presence": judgement.presence.value, "evidence": judgement.evidence}
+    if judgement.presence is Presence.PRESENT:
+        return ContractResult(outcome=Outcome.PASSED, details=details, **common)
+    if judgement.presence is Presence.UNDECIDABLE:
+        reason = judgement.evidence
+        if control.accepted is False:
+            reason = f"{control.reason}; {reason}"
+        return ContractResult(
+            outcome=Outcome.INCONCLUSIVE, reason=reason, details=details, **common
+        )
+    sample = checked.sample
+    repro = curl_command(
+        sample.method,
+        base_url.rstrip("/") + sample.path,
+        authorized=checked.authorized,
+        query=sample.query,
+        body=sample.body,
+        media_type=sample.media_type,
+    )
+    finding = Finding(
+        message=f"{judgement.presence.value}: {judgement.evidence}",
+        location=f"{sample.method} {sample.path}" if sample.path != op.path else "",
+        repro=repro,
+    )
+    return ContractResult.judged(findings=[finding], details=details, **common)
+
+
+async def _token(ctx: RunContext) -> str | None:
+    try:
+        token = await ctx.credentials.token()
+    except TokenRequestError:
+        return None
+    ctx.redactor.add(token)
+    return token
+
+
+@category(
+    CATEGORY,
+    order=10,
+    description="Every spec'd operation has a route: none answers like an unknown path.",
+)
+async def run_inventory(ctx: RunContext) -> AsyncIterator[ContractResult]:
+    ops = [op for op in ctx.spec.operations if op.tier in ctx.settings.tiers]
+    if not ops:
+        return
+    await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
+    budget = run_budget(ctx)
+    control = await positive_control(ctx)
+    token = await _token(ctx)
+    producers = [op.operation_id for op in ops if operation_links(ctx.spec, op)]
+    results: dict[str, ContractResult] = {}
+    async with new_client(ctx) as client:
+        inventory = _Inventory(ctx, client, token, budget)
+        await inventory.calibrate(ops)
+        for op in inventory_order(ops, producers):
+            started = time.monotonic()
+            checked = await inventory.check(op)
+            results[op.operation_id] = _result(
+                op, checked, control, ctx.base_url, time.monotonic() - started
+            )
+    for op in ops:
+        yield results[op.operation_id]
