@@ -8,6 +8,7 @@ could not be judged (inconclusive, e.g. credentials rejected).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from chatcontract.report.model import ContractResult, Outcome
 
 __all__ = ["EXIT_INCONCLUSIVE", "exit_code", "main"]
 
+SIGNING_KEY_ENV = "CHATCONTRACT_SIGNING_KEY"
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INCONCLUSIVE = 4
 
@@ -94,6 +96,10 @@ Exit codes:
      be judged (e.g. credentials rejected), so the run proves nothing about
      it. --allow-inconclusive turns 4 into 0; the summary still says so.
      Inconclusive P2 contracts are reported but never change the exit code.
+
+\b
+Forged-token rows of the WebSocket auth matrix (expired, nbf, iss, aud) need
+the HS256 signing key in CHATCONTRACT_SIGNING_KEY; without it they are skipped.
 """
 
 
@@ -288,6 +294,11 @@ async def _execute(
     is_flag=True,
     help="Exit 0 instead of 4 when nothing failed but P1 contracts are inconclusive.",
 )
+@click.option(
+    "--check-limits",
+    is_flag=True,
+    help="Also exercise declared connection and rate limits (always on for the reference).",
+)
 def run(
     spec_path: str | None,
     base_url: str | None,
@@ -300,6 +311,7 @@ def run(
     rate_limit: str | None,
     request_budget: int,
     allow_inconclusive: bool,
+    check_limits: bool,
 ) -> None:
     import asyncio
     import contextlib
@@ -348,6 +360,11 @@ def run(
         else:
             target = base_url.rstrip("/")
             environment = None  # os.environ
+            # A key lets the auth matrix forge expired/nbf/iss/aud tokens; secrets
+            # come from the environment only, never from flags.
+            key = os.environ.get(SIGNING_KEY_ENV) or None
+            redactor.add(key)
+            settings = replace(settings, signing_key=key, check_limits=check_limits)
         credentials = credentials_from_env(
             spec,
             target,
