@@ -8,7 +8,8 @@ Options (all optional)::
     --chatcontract-seed N         seed for generated inputs
     --chatcontract-max-examples N examples per operation for REST and frame fuzzing
 
-Fixtures: ``chatcontract_spec``, ``chatcontract_target`` (base URL),
+Fixtures: ``reference_server`` and ``reference_factory`` (the reference
+server, clean or with fault profiles), ``chatcontract_spec``, ``chatcontract_target`` (base URL),
 ``chatcontract_context`` (a :class:`RunContext`) and ``chatcontract_results``
 (runs a category once per session and memoises it). ``assert_contracts_hold``
 turns failed or inconclusive results into a :class:`ContractViolation`, which
@@ -41,6 +42,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chatcontract-max-examples", type=int, default=10, help="examples per operation"
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The reference server's fixtures (reference_server, reference_factory) are
+    # product too: a team can start a faulty server in its own tests.
+    from chatcontract.reference import testing
+
+    if not config.pluginmanager.is_registered(testing):
+        config.pluginmanager.register(testing, "chatcontract-reference")
 
 
 def assert_contracts_hold(
