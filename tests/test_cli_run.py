@@ -232,3 +232,44 @@ def test_junit_maps_outcomes_and_survives_hostile_text() -> None:
     skipped = cases["inconclusive P2"].find("skipped")
     assert skipped is not None
     assert skipped.get("message") == "inconclusive: time budget exhausted"
+
+
+def test_planted_tokens_never_leave_the_process_in_a_full_failing_run(
+    tmp_path: Path, reference_factory: Start
+) -> None:
+    """Every category with findings (REST repro, SSE transcript, WS frames and handshakes)."""
+    import base64
+
+    server = reference_factory("response-drift", "events-out-of-order", "ws-accepts-query-token")
+    alice, bob = mint_token("alice", server.config), mint_token("bob", server.config)
+    forms = {
+        alice,
+        bob,
+        alice.rsplit(".", 1)[1],  # the signature alone
+        base64.urlsafe_b64encode(alice.encode()).decode().rstrip("="),  # subprotocol form
+        server.config.signing_key,
+    }
+    report = tmp_path / "junit.xml"
+    done = chatcontract(
+        "run",
+        "--base-url",
+        server.url,
+        "--max-examples",
+        "3",
+        "--junit-xml",
+        str(report),
+        cwd=tmp_path,
+        env={
+            "CHATCONTRACT_TOKEN_ALICE": alice,
+            "CHATCONTRACT_TOKEN_BOB": bob,
+            "CHATCONTRACT_SIGNING_KEY": server.config.signing_key,
+        },
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    xml = report.read_text()
+    for category in ("rest", "sse", "websocket"):
+        assert f'classname="{category}"' in xml
+    assert "tool_completed" in done.stdout  # the SSE/WS ordering finding is reported
+    for output in (done.stdout, done.stderr, xml):
+        for secret in forms:
+            assert secret not in output

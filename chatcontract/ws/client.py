@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +26,7 @@ from websockets.exceptions import (
     InvalidHandshake,
     InvalidMessage,
     InvalidStatus,
+    InvalidURI,
     PayloadTooBig,
     ProtocolError,
 )
@@ -44,9 +47,11 @@ from chatcontract.ws.frames import (
     describe_close,
 )
 from chatcontract.ws.tokens import b64url
+from chatcontract.ws.vocabulary import Vocabulary, derive
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "KEPT_FRAMES",
     "Closed",
     "Handshake",
     "OpenFailed",
@@ -59,11 +64,15 @@ __all__ = [
     "open_socket",
     "present",
     "session",
+    "shown_url",
 ]
 
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 """A security limit on what we accept from the server: a frame above it is a finding."""
+KEPT_FRAMES = 200
+"""Frames a socket keeps for evidence (the latest ones): memory stays bounded under a flood."""
 _CLOSE_TIMEOUT = 1.0
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 _USER_AGENT = f"chatcontract/{__version__}"
 
 
@@ -122,6 +131,10 @@ class WsTarget:
     validator: FrameValidator
     frames: FrameLog = field(default_factory=FrameLog)
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    vocab: Vocabulary = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.vocab = derive(self.ctx.spec, self.contract)
 
     @classmethod
     def of(cls, ctx: RunContext, contract: WebSocketContract) -> WsTarget:
@@ -234,7 +247,9 @@ class Socket:
         self.conn = conn
         self.transcript = transcript
         self.user = user
-        self.received: list[Received] = []
+        self.received: deque[Received] = deque(maxlen=KEPT_FRAMES)
+        """The latest frames, for evidence; :attr:`index` counts them all."""
+        self.count = 0
         self.findings: list[Finding] = []
         self.heartbeats = 0
         self.welcome: Mapping[str, Any] | None = None
@@ -246,7 +261,7 @@ class Socket:
 
     @property
     def index(self) -> int:
-        return len(self.received)
+        return self.count
 
     async def send_frame(self, value: Mapping[str, Any]) -> None:
         """Send a frame that must keep the client schemas: a failure is then never our input.
@@ -335,7 +350,8 @@ class Socket:
         return self._ended(self.conn.protocol.close_exc)
 
     def _judge(self, data: str | bytes) -> Received:
-        index = len(self.received) + 1
+        self.count += 1
+        index = self.count
         self.transcript.received(data)
         if isinstance(data, bytes):
             check = FrameCheck(None, ("/: a binary frame; the contract's frames are JSON text",))
@@ -422,6 +438,7 @@ async def handshake(
 ) -> Handshake:
     """One opening handshake, exactly one attempt, bounded by the handshake deadline."""
     transcript.note(_describe_request(presented))
+    shown = shown_url(presented.url)
     started = time.monotonic()
     deadline = target.deadlines.handshake
     try:
@@ -457,15 +474,30 @@ async def handshake(
         return Handshake("broken", detail=f"invalid handshake response: {exc}")
     except OSError as exc:
         transcript.note(f"cannot connect: {exc}")
-        return Handshake("unreachable", detail=f"cannot connect to {presented.url}: {exc}")
+        return Handshake("unreachable", detail=f"cannot connect to {shown}: {exc}")
+    except (InvalidURI, ValueError) as exc:
+        # A bad port or bracket in the configured URL: one line, never a traceback.
+        reason = _one_line(str(exc)).replace(presented.url, shown)
+        transcript.note(f"invalid URL {shown}: {reason}")
+        return Handshake("broken", detail=f"invalid WebSocket URL {shown}: {reason}")
     elapsed = time.monotonic() - started
     chosen = f", subprotocol {conn.subprotocol}" if conn.subprotocol else ""
     transcript.note(f"HTTP 101 Switching Protocols after {elapsed:.3f} s{chosen}")
     return Handshake("accepted", 101, "HTTP 101", Socket(target, conn, transcript, user=user))
 
 
+def shown_url(url: str) -> str:
+    """``url`` without userinfo (``user:password@``), fit for messages and transcripts."""
+    return _USERINFO.sub(r"\1", url)
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
 def _describe_request(presented: Presented) -> str:
-    parts = [f"GET {presented.url}"]
+    parts = [f"GET {shown_url(presented.url)}"]
     parts += [f"{name}: {value}" for name, value in presented.headers]
     if presented.subprotocols:
         parts.append("Sec-WebSocket-Protocol: " + ", ".join(presented.subprotocols))
@@ -500,7 +532,8 @@ async def open_socket(
         )
     if wanted is not None and first.type != wanted:
         await sock.close()
-        raise OpenFailed("no-welcome", f"the first frame is {first.type!r}, not {wanted!r}")
+        what = repr(first.type) if first.type is not None else "; ".join(first.check.problems)
+        raise OpenFailed("no-welcome", f"the first frame is {what}, not {wanted!r}")
     sock.welcome = first.value if isinstance(first.value, dict) else {}
     return sock
 

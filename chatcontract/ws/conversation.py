@@ -10,12 +10,12 @@ the ``correlation`` rule exactly as it would on SSE.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.sequence import SequenceChecker, SequenceViolation
@@ -33,14 +33,18 @@ from chatcontract.ws.client import (
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
 from chatcontract.ws.frames import Transcript
 from chatcontract.ws.handshake import Access, allowed_origin
+from chatcontract.ws.vocabulary import REFERENCE, flow_frame, with_text
 
 __all__ = [
+    "AFTER_TERMINAL_GRACE",
     "ERROR_TYPE",
+    "MAX_FRAMES_PER_FLOW",
     "FlowOutcome",
     "flow_name",
     "follow",
     "heartbeat_contract",
     "is_error",
+    "is_error_frame",
     "ping_frame",
     "ping_pong",
     "run_flow",
@@ -50,13 +54,27 @@ __all__ = [
     "welcome_contract",
 ]
 
-ERROR_TYPE = "error"
-"""The server frame type that carries ``error_code`` (the contract's ErrorFrame)."""
-_THREAD_TITLE = "chatcontract websocket check"
+ERROR_TYPE = REFERENCE.error_type
+"""The reference API's error frame type; checks use ``target.vocab.error_type``."""
+MAX_FRAMES_PER_FLOW = 2000
+"""A security limit: an answer longer than this is a finding, and reading stops."""
+AFTER_TERMINAL_GRACE = 0.3
+"""How long frames are still read after a run's terminal event, to catch a second one."""
+_MAX_REST_BODY = 64 * 1024
+_HEARTBEAT_SLACK = 1.0
+"""Added to 1.25 heartbeat intervals: a loaded machine delays a ping by more than a beat."""
 
 
-def violation_finding(violation: SequenceViolation) -> Finding:
-    where = f"frame #{violation.index}" if violation.index else "end of the run"
+def violation_finding(
+    violation: SequenceViolation, frames: Mapping[int, int] | None = None
+) -> Finding:
+    """A sequence violation as a finding; ``frames`` maps run event numbers to frame numbers."""
+    if not violation.index:
+        where = "end of the run"
+    elif frames is not None and violation.index in frames:
+        where = f"frame #{frames[violation.index]}"
+    else:
+        where = f"event #{violation.index}"
     if violation.event_type:
         where += f" ({violation.event_type})"
     return Finding(f"{violation.contract} {violation.rule}: {violation.message}", where)
@@ -77,6 +95,21 @@ class FlowOutcome:
     frames: list[Received] = field(default_factory=list)
     checker: SequenceChecker | None = None
     request: dict[str, Any] = field(default_factory=dict)
+    events: dict[int, int] = field(default_factory=dict)
+    """Run event number (what sequence messages count) -> frame number on the connection."""
+
+    def feed(self, frame: Received) -> None:
+        if self.checker is None or frame.type is None or not isinstance(frame.value, dict):
+            return
+        number = len(self.events) + 1
+        self.events[number] = frame.index
+        self.checker.feed(frame.type, frame.value, number)
+
+
+def is_error_frame(target: WsTarget, frame: Received) -> bool:
+    """Whether ``frame`` is the contract's error frame (never true when it declares none)."""
+    kind = target.vocab.error_type
+    return kind is not None and frame.type == kind
 
 
 def _error_text(frame: Received) -> str:
@@ -104,6 +137,15 @@ async def follow(
     if got_first and sequence is not None:
         outcome.checker = SequenceChecker(sequence, outcome.request)
     while True:
+        if len(outcome.frames) >= MAX_FRAMES_PER_FLOW:
+            outcome.findings.append(
+                Finding(
+                    f"more than {MAX_FRAMES_PER_FLOW} frames in answer to one {kind}: "
+                    "stopped reading",
+                    f"after frame #{sock.index}",
+                )
+            )
+            return outcome
         limit = start + deadlines.first_frame if last is None else last + deadlines.idle
         seen = await sock.receive(min(limit, total_at))
         if isinstance(seen, Silence):
@@ -140,7 +182,7 @@ async def follow(
                     break
                 outcome.checker = SequenceChecker(sequence, outcome.request)
                 continue
-            shown = f" ({_error_text(seen)})" if seen.type == ERROR_TYPE else ""
+            shown = f" ({_error_text(seen)})" if is_error_frame(target, seen) else ""
             outcome.findings.append(
                 Finding(f"expected {expect_first} first, got {seen.type!r}{shown}", seen.label)
             )
@@ -148,7 +190,7 @@ async def follow(
         checker = outcome.checker
         if checker is None:
             break
-        if seen.type == ERROR_TYPE:
+        if is_error_frame(target, seen):
             outcome.findings.append(
                 Finding(
                     f"an error frame in the middle of a {sequence.name if sequence else 'run'}: "
@@ -157,71 +199,99 @@ async def follow(
                 )
             )
             break
-        if seen.type is not None and isinstance(seen.value, dict):
-            checker.feed(seen.type, seen.value, seen.index)
+        outcome.feed(seen)
         if checker.terminated:
+            await _after_terminal(target, sock, outcome, total_at)
             break
     if outcome.checker is not None:
         outcome.checker.finish()
-        outcome.findings.extend(violation_finding(v) for v in outcome.checker.violations)
+        outcome.findings.extend(
+            violation_finding(v, outcome.events) for v in outcome.checker.violations
+        )
     return outcome
 
 
+async def _after_terminal(
+    target: WsTarget, sock: Socket, outcome: FlowOutcome, total_at: float
+) -> None:
+    """Read on briefly after the terminal event: a second terminal or a late event breaks
+    the sequence, and stopping at the first terminal would never see either."""
+    loop = asyncio.get_running_loop()
+    until = min(loop.time() + AFTER_TERMINAL_GRACE, total_at)
+    while len(outcome.frames) < MAX_FRAMES_PER_FLOW and loop.time() < until:
+        seen = await sock.receive(until)
+        if not isinstance(seen, Received):
+            return
+        outcome.frames.append(seen)
+        if not is_error_frame(target, seen):
+            outcome.feed(seen)
+
+
 async def _rest_thread(target: WsTarget, token: str, transcript: Transcript) -> str | None:
-    spec = target.ctx.spec
-    try:
-        spec.operation("POST /api/threads")
-    except KeyError:
+    """A new thread over REST, through the contract's create-thread operation (if it has one)."""
+    create = target.vocab.create_thread
+    if create is None:
         return None
+    op = create.operation
     settings = target.ctx.settings
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-            response = await client.post(
-                target.ctx.url("/api/threads"),
-                json={"title": _THREAD_TITLE},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-    except httpx.HTTPError as exc:
-        transcript.note(f"POST /api/threads failed: {type(exc).__name__}")
-        return None
+    status: int | None = None
     body: Any = None
-    if response.headers.get("content-type", "").startswith("application/json"):
-        body = response.json()
-    thread = body.get("id") if isinstance(body, dict) else None
-    transcript.note(f"POST /api/threads -> HTTP {response.status_code} {thread or ''}".strip())
-    return thread if response.is_success and isinstance(thread, str) else None
+    try:
+        # One bound on the whole exchange: httpx's timeouts are per read, and a body
+        # trickled a byte at a time would otherwise never end.
+        async with asyncio.timeout(settings.connect_timeout + settings.read_timeout):
+            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+                request = client.build_request(
+                    op.method,
+                    target.ctx.url(op.path),
+                    json=create.body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                response = await client.send(request, stream=True)
+                try:
+                    status = response.status_code
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > _MAX_REST_BODY:
+                            raise ValueError(f"body larger than {_MAX_REST_BODY} bytes")
+                finally:
+                    await response.aclose()
+        if response.headers.get("content-type", "").startswith("application/json"):
+            body = orjson.loads(bytes(data))
+    except (httpx.HTTPError, TimeoutError, ValueError) as exc:
+        transcript.note(f"{op.label} failed: {type(exc).__name__}: {exc}"[:300])
+        return None
+    thread = body.get(create.id_field) if isinstance(body, dict) else None
+    transcript.note(f"{op.label} -> HTTP {status} {thread or ''}".strip())
+    ok = status is not None and 200 <= status < 300
+    return thread if ok and isinstance(thread, str) else None
 
 
 async def thread_for(target: WsTarget, sock: Socket, token: str) -> str | None:
-    """A thread owned by the socket's user: over REST, else from a user_message's ack."""
+    """A thread owned by the socket's user: over REST, else from the message flow's ack."""
     thread = await _rest_thread(target, token, sock.transcript)
     if thread is not None:
         return thread
-    send = "user_message"
-    if send not in target.validator.client_types:
+    flow = target.vocab.message
+    if flow is None:
         return None
-    frame = {
-        target.validator.discriminator: send,
-        "payload": {"content": "chatcontract: open a thread"},
-    }
-    await sock.send_frame(frame)
-    flow = next((f for f in target.contract.flows if f.send == send), None)
-    sequence = (
-        target.ctx.spec.sequences.get(flow.expect_sequence)
-        if flow and flow.expect_sequence
-        else None
+    frame = with_text(
+        flow_frame(target.validator.discriminator, flow), "chatcontract: open a thread"
     )
+    if not target.validator.check_client(frame).ok:
+        return None
+    await sock.send_frame(frame)
+    sequence = target.ctx.spec.sequences.get(flow.expect_sequence or "")
     # Follow the run the message starts to its end, so it cannot spill into the flow under test.
-    outcome = await follow(target, sock, frame, expect_first="message_ack", sequence=sequence)
+    outcome = await follow(target, sock, frame, expect_first=flow.expect_first, sequence=sequence)
     found = outcome.request.get("thread_id")
     return found if isinstance(found, str) else None
 
 
 def _flow_frame(target: WsTarget, flow: Flow) -> dict[str, Any]:
-    if flow.example is not None:
-        return copy.deepcopy(dict(flow.example))
-    return {target.validator.discriminator: flow.send}
+    return flow_frame(target.validator.discriminator, flow)
 
 
 async def run_flow(target: WsTarget, access: Access, flow: Flow) -> ContractResult:
@@ -250,8 +320,8 @@ async def run_flow(target: WsTarget, access: Access, flow: Flow) -> ContractResu
                         target,
                         suffix,
                         name,
-                        "no thread to use: POST /api/threads failed and no user_message "
-                        "ack named one",
+                        "no thread to use: the contract's create-thread operation failed "
+                        "or is missing, and no message flow's ack named one",
                         clock,
                         transcript=transcript,
                     )
@@ -330,13 +400,17 @@ async def until_answer(
         if seen.type == answer:
             return frames, None
         frames.append(seen)
-        if throttled is not None and is_error(seen, throttled):
+        if throttled is not None and is_error(target, seen, throttled):
             return frames, None
 
 
-def is_error(frame: Received, code: str) -> bool:
+def is_error(target: WsTarget, frame: Received, code: str) -> bool:
     value = frame.value
-    return frame.type == ERROR_TYPE and isinstance(value, dict) and value.get("error_code") == code
+    return (
+        is_error_frame(target, frame)
+        and isinstance(value, dict)
+        and value.get(REFERENCE.error_code_field) == code
+    )
 
 
 async def welcome_contract(target: WsTarget, access: Access) -> ContractResult:
@@ -412,7 +486,7 @@ async def heartbeat_contract(target: WsTarget, access: Access) -> ContractResult
                 else contract.heartbeat_interval
             )
             budget = target.deadlines.idle
-            if interval is None or interval * 1.25 + 0.25 > budget:
+            if interval is None or interval * 1.25 + _HEARTBEAT_SLACK > budget:
                 return skipped(
                     target,
                     suffix,
@@ -421,7 +495,7 @@ async def heartbeat_contract(target: WsTarget, access: Access) -> ContractResult
                     f"({budget:g} s idle deadline)",
                 )
             loop = asyncio.get_running_loop()
-            window = interval * 1.25 + 0.25
+            window = interval * 1.25 + _HEARTBEAT_SLACK
             deadline = loop.time() + window
             seen = await sock.receive(deadline)
             while isinstance(seen, Received):

@@ -7,12 +7,13 @@ the contract's discriminator; every frame we send is first checked against
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from chatcontract.report.model import Finding, TranscriptEntry
 from chatcontract.schemas import Validator, compile_schema
@@ -190,11 +191,17 @@ class FrameValidator:
         return self._check(value, self._client, "client")
 
     def check_server_text(self, text: str) -> tuple[Any, FrameCheck]:
-        """Decode and judge one text frame; a non-JSON frame is a problem, not an error."""
+        """Decode and judge one text frame; a non-JSON frame is a problem, not an error.
+
+        orjson bounds nesting depth and rejects NaN, Infinity and integers beyond
+        64 bits, so a hostile frame costs a finding, never a crash or a stall.
+        """
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
             return None, FrameCheck(None, (f"/: not JSON ({exc.msg} at position {exc.pos})",))
+        except (ValueError, RecursionError) as exc:
+            return None, FrameCheck(None, (f"/: not JSON ({type(exc).__name__})",))
         return value, self.check_server(value)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ class FuzzFailure(AssertionError):
     """Raised inside the property so Hypothesis shrinks the example that caused it."""
 
 
+class _Stop(BaseException):
+    """Ends the Hypothesis run at once: not an ``Exception``, so it is not shrunk as a failure."""
+
+
 @dataclass(slots=True)
 class _Fuzzer:
     target: WsTarget
@@ -57,6 +62,8 @@ class _Fuzzer:
     transcript: Transcript
     sock: Socket | None = None
     examples: int = 0
+    answered: int = 0
+    """Exchanges that completed: the server answered the example and the barrier."""
     failures: list[tuple[str, Any, str]] = field(default_factory=list)
     connections: int = 0
     throttles: int = 0
@@ -95,8 +102,9 @@ class _Fuzzer:
             frames, end = await until_answer(self.target, sock, answer, throttled=code)
             if end is not None:
                 break
-            if code is not None and frames and is_error(frames[-1], code):
+            if code is not None and frames and is_error(self.target, frames[-1], code):
                 self._throttled()
+                self.answered += 1
                 return None
         self.fresh = False
         if len(sock.findings) > before:
@@ -107,6 +115,7 @@ class _Fuzzer:
             return f"the server ended the connection: {end.problem or end.describe()}"
         if isinstance(end, Silence):
             return f"no {answer} to the barrier ping within {end.waited:.1f} s"
+        self.answered += 1
         return None
 
     def _throttled(self) -> None:
@@ -134,8 +143,13 @@ def _run_property(
     run_seed: int,
     budget: float,
     per_example: float,
+    cancelled: threading.Event,
 ) -> str | None:
-    """Run Hypothesis (in a worker thread); return why it stopped early, if it did."""
+    """Run Hypothesis (in a worker thread); return why it stopped early, if it did.
+
+    ``cancelled`` is set when the awaiting task ends for any reason: the thread
+    cannot be cancelled, so every example checks it and passes without I/O.
+    """
     started = time.monotonic()
 
     def call(coro: Coroutine[Any, Any, str | None]) -> str | None:
@@ -158,8 +172,8 @@ def _run_property(
     @seed(run_seed)
     @given(examples)
     def prop(example: Example) -> None:
-        if time.monotonic() - started > budget or fuzzer.stopped:
-            return
+        if cancelled.is_set() or time.monotonic() - started > budget or fuzzer.stopped:
+            raise _Stop
         kind, frame = example
         fuzzer.examples += 1
         problem = call(fuzzer.exchange(frame))
@@ -169,13 +183,15 @@ def _run_property(
 
     try:
         prop()
-    except FuzzFailure:
+    except (FuzzFailure, _Stop):
         pass
     except HypothesisException as exc:
         # Flaky replays happen when the server's state, not the frame, caused the
         # failure; the recorded failure is still real evidence.
         if not fuzzer.failures:
             return f"hypothesis stopped: {type(exc).__name__}: {exc}"
+    if cancelled.is_set():
+        return "cancelled"
     if fuzzer.stopped:
         return fuzzer.stopped
     if time.monotonic() - started > budget:
@@ -199,6 +215,7 @@ async def fuzz_contract(target: WsTarget, access: Access) -> ContractResult:
         budget = min(budget, settings_.time_budget)
     strategy = client_frames(target.validator, target.contract.client_schemas)
     loop = asyncio.get_running_loop()
+    cancelled = threading.Event()
     try:
         stopped = await asyncio.to_thread(
             _run_property,
@@ -209,8 +226,10 @@ async def fuzz_contract(target: WsTarget, access: Access) -> ContractResult:
             run_seed=settings_.seed,
             budget=budget,
             per_example=deadlines.handshake + 2 * deadlines.first_frame + 2.0,
+            cancelled=cancelled,
         )
     finally:
+        cancelled.set()
         await fuzzer.close()
     findings: list[Finding] = []
     if fuzzer.failures:
@@ -231,4 +250,8 @@ async def fuzz_contract(target: WsTarget, access: Access) -> ContractResult:
     }
     if stopped:
         details["stopped"] = stopped
+    if not findings and fuzzer.answered == 0:
+        # Zero exchanges prove nothing about the server, whatever stopped them.
+        reason = f"no example was exchanged: {stopped or 'hypothesis generated none'}"
+        return inconclusive(target, suffix, name, reason, clock, transcript=transcript)
     return judged(target, suffix, name, findings, clock, transcript=transcript, details=details)

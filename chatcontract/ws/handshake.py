@@ -320,9 +320,12 @@ async def _expiry_row(target: WsTarget, access: Access) -> ContractResult:
     control = await _key_control(target, access, key)
     if control != "ok":
         return inconclusive(target, suffix, name, control, clock)
-    lifetime = 2
+    # At least 3 s of validity left after the whole-second truncation, so a slow
+    # handshake on a loaded machine cannot present an already expired token.
+    lifetime = 4
     now = int(time.time())
-    token = target.secret(resign(await target.token(), key, iat=now, nbf=now, exp=now + lifetime))
+    expires = now + lifetime
+    token = target.secret(resign(await target.token(), key, iat=now, nbf=now, exp=expires))
     transcript = target.transcript()
     presented = _presented(target, access.primary, token)
     try:
@@ -333,7 +336,7 @@ async def _expiry_row(target: WsTarget, access: Access) -> ContractResult:
         )
     loop = asyncio.get_running_loop()
     grace = 2.0
-    deadline = loop.time() + lifetime + grace
+    deadline = loop.time() + max(0.0, expires - time.time()) + grace
     findings: list[Finding] = []
     try:
         while True:

@@ -16,16 +16,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chatcontract.report.model import ContractResult, Finding
+from chatcontract.spec import Flow
 from chatcontract.ws.client import OpenFailed, Received, Silence, Socket, WsTarget, open_socket
-from chatcontract.ws.conversation import ERROR_TYPE
+from chatcontract.ws.conversation import MAX_FRAMES_PER_FLOW, is_error_frame
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
 from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.vocabulary import THREAD_FIELD, flow_frame, with_text
 
-__all__ = ["NOT_FOUND_CODE", "Party", "isolation_contracts", "leaks"]
+__all__ = ["NOT_PROBED", "Party", "isolation_contracts", "leaks", "thread_probes"]
 
-NOT_FOUND_CODE = "THREAD_NOT_FOUND"
-_DRAIN_SECONDS = 0.3
+_DRAIN_QUIET = 0.3
+"""Silence that ends the drain after both runs."""
+_DRAIN_TOTAL = 1.0
+"""The most the drain takes, however chatty the server."""
 _MAX_LEAK_FINDINGS = 5
+NOT_PROBED = "no switch/read frame can be built from the contract"
 
 
 @dataclass(slots=True)
@@ -38,6 +43,14 @@ class Party:
     threads: set[str] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)
     done: bool = False
+    frames: list[Received] = field(default_factory=list)
+    """Every frame after the welcome, up to :data:`MAX_FRAMES_PER_FLOW`."""
+    stopped: str | None = None
+    """Why the run was not followed to its end, when it was not."""
+
+    def keep(self, frame: Received) -> None:
+        if len(self.frames) < MAX_FRAMES_PER_FLOW:
+            self.frames.append(frame)
 
 
 def _field(frame: Received, name: str) -> Any:
@@ -86,42 +99,62 @@ def _terminals(target: WsTarget) -> frozenset[str]:
     return frozenset(names)
 
 
-async def _run(target: WsTarget, party: Party, terminals: frozenset[str]) -> None:
+async def _run(target: WsTarget, party: Party, terminals: frozenset[str], ack: str) -> None:
     """Read ``party``'s frames until its own run ends, learning its thread and run ids."""
     assert party.sock is not None
     loop = asyncio.get_running_loop()
     deadlines = target.deadlines
     total_at = loop.time() + deadlines.total
     limit = loop.time() + deadlines.first_frame
-    while True:
+    while len(party.frames) < MAX_FRAMES_PER_FLOW:
         seen = await party.sock.receive(min(limit, total_at))
-        if not isinstance(seen, Received):
+        if isinstance(seen, Silence):
+            party.stopped = f"no frame for {seen.waited:.1f} s"
             return
+        if not isinstance(seen, Received):
+            party.stopped = f"the connection ended: {seen.problem or seen.describe()}"
+            return
+        party.keep(seen)
         limit = loop.time() + deadlines.idle
-        thread, run = _field(seen, "thread_id"), _field(seen, "run_id")
-        if seen.type == "message_ack" and isinstance(thread, str) and not party.threads:
+        thread, run = _field(seen, THREAD_FIELD), _field(seen, "run_id")
+        if seen.type == ack and isinstance(thread, str) and not party.threads:
             party.threads.add(thread)
         if isinstance(run, str) and isinstance(thread, str) and thread in party.threads:
             party.runs.add(run)
         if seen.type in terminals and thread in party.threads:
             party.done = True
             return
+    party.stopped = f"more than {MAX_FRAMES_PER_FLOW} frames"
 
 
-async def _drain(sock: Socket) -> None:
+async def _drain(party: Party) -> None:
+    """Frames that arrive after the run: bounded by one deadline and the frame cap."""
+    assert party.sock is not None
     loop = asyncio.get_running_loop()
-    while True:
-        seen = await sock.receive(loop.time() + _DRAIN_SECONDS)
+    until = loop.time() + _DRAIN_TOTAL
+    while len(party.frames) < MAX_FRAMES_PER_FLOW and loop.time() < until:
+        seen = await party.sock.receive(min(loop.time() + _DRAIN_QUIET, until))
         if not isinstance(seen, Received):
             return
+        party.keep(seen)
+
+
+def thread_probes(target: WsTarget, thread: str) -> list[tuple[str, dict[str, Any]]]:
+    """Frames that switch to or read ``thread``: every needs-thread flow whose frame is valid."""
+    probes = []
+    for flow in target.vocab.thread_flows:
+        frame = flow_frame(target.validator.discriminator, flow)
+        frame[THREAD_FIELD] = thread
+        if target.validator.check_client(frame).ok:
+            probes.append((flow.send, frame))
+    return probes
 
 
 async def _probe_thread(
-    target: WsTarget, sock: Socket, kind: str, thread: str, payload: Mapping[str, Any]
+    target: WsTarget, sock: Socket, kind: str, frame: Mapping[str, Any]
 ) -> list[Finding]:
-    frame = {target.validator.discriminator: kind, "thread_id": thread, "payload": dict(payload)}
-    if not target.validator.check_client(frame).ok:
-        return []
+    thread = frame[THREAD_FIELD]
+    not_found = target.vocab.not_found_code
     await sock.send_frame(frame)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + target.deadlines.first_frame
@@ -130,7 +163,8 @@ async def _probe_thread(
         if isinstance(seen, Silence):
             return [
                 Finding(
-                    f"{kind} for another user's thread got no answer within {seen.waited:.1f} s",
+                    f"{kind} for another user's thread got no answer within "
+                    f"{target.deadlines.first_frame:g} s",
                     "thread access",
                 )
             ]
@@ -142,19 +176,19 @@ async def _probe_thread(
                     "thread access",
                 )
             ]
-        if seen.type == ERROR_TYPE:
+        if is_error_frame(target, seen):
             code = _field(seen, "error_code")
-            if code == NOT_FOUND_CODE:
+            if code == not_found:
                 return []
             return [
                 Finding(
-                    f"{kind} for another user's thread got error {code}, not {NOT_FOUND_CODE}: "
+                    f"{kind} for another user's thread got error {code}, not {not_found}: "
                     "the answer may reveal that the thread exists",
                     seen.label,
                     severity="warning",
                 )
             ]
-        if _field(seen, "thread_id") == thread:
+        if _field(seen, THREAD_FIELD) == thread:
             return [
                 Finding(
                     f"{kind} for another user's thread was answered with {seen.type!r}: "
@@ -162,6 +196,16 @@ async def _probe_thread(
                     seen.label,
                 )
             ]
+
+
+def _message(target: WsTarget, party: Party) -> tuple[Flow, dict[str, Any]] | None:
+    flow = target.vocab.message
+    if flow is None:
+        return None
+    frame = with_text(
+        flow_frame(target.validator.discriminator, flow), f"isolation check {party.canary}"
+    )
+    return (flow, frame) if target.validator.check_client(frame).ok else None
 
 
 async def isolation_contracts(target: WsTarget, access: Access) -> list[ContractResult]:
@@ -183,10 +227,25 @@ async def isolation_contracts(target: WsTarget, access: Access) -> list[Contract
         ]
     a, b = (Party(u, f"canary-{secrets.token_hex(8)}") for u in users[:2])
     transcript = target.transcript()
+
+    def both(reason: str) -> list[ContractResult]:
+        return [
+            inconclusive(target, "isolation", events_name, reason, clock, transcript=transcript),
+            inconclusive(
+                target, "isolation/threads", threads_name, reason, clock, transcript=transcript
+            ),
+        ]
+
+    messages = {p.user: _message(target, p) for p in (a, b)}
+    if any(m is None for m in messages.values()):
+        return both(
+            "no flow with expect-first and a sequence gives a valid message frame to start a run"
+        )
     presented = {}
     findings: list[Finding] = []
-    thread_findings: list[Finding] = []
-    send = "user_message"
+    thread_findings: list[Finding] | None = []
+    sent: list[dict[str, Any]] = []
+    ack = target.vocab.ack_type or ""
     try:
         async with contextlib.AsyncExitStack() as stack:
             for party in (a, b):
@@ -199,70 +258,69 @@ async def isolation_contracts(target: WsTarget, access: Access) -> list[Contract
                 stack.push_async_callback(party.sock.close)
             for party in (a, b):
                 assert party.sock is not None
-                await party.sock.send_frame(
-                    {
-                        target.validator.discriminator: send,
-                        "payload": {"content": f"isolation check {party.canary}"},
-                    }
-                )
+                message = messages[party.user]
+                assert message is not None
+                sent.append(message[1])
+                await party.sock.send_frame(message[1])
             terminals = _terminals(target)
-            await asyncio.gather(_run(target, a, terminals), _run(target, b, terminals))
-            await asyncio.gather(*(_drain(p.sock) for p in (a, b) if p.sock is not None))
+            # A task group, not gather: one side failing cancels the other at once.
+            async with asyncio.TaskGroup() as group:
+                for party in (a, b):
+                    group.create_task(_run(target, party, terminals, ack))
+            async with asyncio.TaskGroup() as group:
+                for party in (a, b):
+                    group.create_task(_drain(party))
             undone = [p.user for p in (a, b) if not p.threads]
             if undone:
-                reason = (
-                    f"no message_ack with a thread_id for {', '.join(undone)}: nothing to compare"
+                return both(
+                    f"no {ack} with a thread_id for {', '.join(undone)}: nothing to compare"
                 )
-                return [
-                    inconclusive(
-                        target, "isolation", events_name, reason, clock, transcript=transcript
-                    ),
-                    inconclusive(
-                        target,
-                        "isolation/threads",
-                        threads_name,
-                        reason,
-                        clock,
-                        transcript=transcript,
-                    ),
-                ]
             for party in (a, b):
-                assert party.sock is not None
                 # Learned after the fact too: a run event that overtook its ack is still own.
-                for frame in party.sock.received:
-                    run, thread = _field(frame, "run_id"), _field(frame, "thread_id")
+                for frame in party.frames:
+                    run, thread = _field(frame, "run_id"), _field(frame, THREAD_FIELD)
                     if isinstance(run, str) and thread in party.threads:
                         party.runs.add(run)
+            leaked: list[Finding] = []
             for own, other in ((a, b), (b, a)):
                 assert own.sock is not None
-                findings += leaks(own, other, own.sock.received[1:])
+                leaked += leaks(own, other, own.frames)
                 findings += [
                     replace(f, location=f"{own.user}'s {f.location}") for f in own.sock.findings
                 ]
+            findings = leaked + findings
+            unfinished = [p for p in (a, b) if not p.done]
+            if unfinished and not leaked:
+                # A partial run proves nothing: the leak may come after where reading stopped.
+                findings = []
+                events_reason = "; ".join(
+                    f"{p.user}'s run did not reach its terminal event ({p.stopped or 'unknown'})"
+                    for p in unfinished
+                )
+            else:
+                events_reason = None
             for own, other in ((b, a), (a, b)):
                 assert own.sock is not None
-                thread = sorted(other.threads)[0]
-                thread_findings += await _probe_thread(
-                    target, own.sock, "switch_thread", thread, {}
-                )
-                thread_findings += await _probe_thread(
-                    target, own.sock, "get_thread_history", thread, {"limit": 20}
-                )
+                probes = thread_probes(target, sorted(other.threads)[0])
+                if not probes:
+                    thread_findings = None
+                    break
+                for kind, probe in probes:
+                    found = await _probe_thread(target, own.sock, kind, probe)
+                    thread_findings = (thread_findings or []) + found
     except OpenFailed as exc:
-        reason = f"a valid connection could not be opened: {exc.message}"
-        return [
-            inconclusive(target, "isolation", events_name, reason, clock, transcript=transcript),
-            inconclusive(
-                target, "isolation/threads", threads_name, reason, clock, transcript=transcript
-            ),
-        ]
+        return both(f"a valid connection could not be opened: {exc.message}")
     text = repro(
         target,
         presented=presented[a.user],
-        send=["(user A and user B each send a user_message carrying a canary)"],
+        send=["(user A and user B each send this frame, carrying their own canary)", sent[0]],
     )
-    return [
-        judged(
+    if events_reason is not None:
+        events = inconclusive(
+            target, "isolation", events_name, events_reason, clock, transcript=transcript
+        )
+    else:
+        events = judged(
             target,
             "isolation",
             events_name,
@@ -270,14 +328,24 @@ async def isolation_contracts(target: WsTarget, access: Access) -> list[Contract
             clock,
             transcript=transcript,
             repro_text=text,
-        ),
-        judged(
+        )
+    threads_reason = None
+    if thread_findings is None:
+        threads_reason = NOT_PROBED
+    elif not thread_findings and target.vocab.not_found_code is None:
+        threads_reason = "the contract's error frame names no not-found code to expect"
+    if threads_reason is not None:
+        threads = inconclusive(
+            target, "isolation/threads", threads_name, threads_reason, clock, transcript=transcript
+        )
+    else:
+        threads = judged(
             target,
             "isolation/threads",
             threads_name,
-            thread_findings,
+            thread_findings or [],
             clock,
             transcript=transcript,
             repro_text=text,
-        ),
-    ]
+        )
+    return [events, threads]

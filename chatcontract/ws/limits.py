@@ -28,7 +28,9 @@ from chatcontract.ws.handshake import Access, primary_presented
 
 __all__ = ["FLOOD_EXTRA", "LIMITS_REASON", "connection_limit", "limits_enabled", "rate_limit"]
 
-LIMITS_REASON = "limits are exercised only with check_limits (or against the reference server)"
+LIMITS_REASON = (
+    "limits are exercised only with --check-limits (always on against the reference server)"
+)
 FLOOD_EXTRA = 5
 """Messages sent beyond the declared per-minute limit: enough to cross it, no more."""
 _FLOOD_SECONDS = 10.0

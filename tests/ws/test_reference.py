@@ -10,6 +10,7 @@ import pytest
 
 from chatcontract.reference.server import running_reference
 from chatcontract.report.model import ContractResult, Outcome
+from chatcontract.spec import WebSocketDeadlines
 from chatcontract.ws.client import WsTarget
 from chatcontract.ws.conversation import run_flow
 from chatcontract.ws.handshake import auth_matrix, positive_control
@@ -29,8 +30,14 @@ Group = Callable[[WsTarget, Any], Coroutine[Any, Any, list[ContractResult]]]
 
 def test_clean_reference_keeps_every_websocket_contract() -> None:
     """The reference implements the spec, so anything but a pass is a checker bug."""
+    # Pings every 0.3 s, announced as 1 s: the heartbeat window is 1.25 * 1 + 1 = 2.25 s,
+    # and the idle deadline is raised to hold it, so a loaded machine still sees a ping.
     with running_reference(ws_heartbeat_seconds=0.3) as server:
-        results = run_websocket(reference_ctx(server))
+        ctx = reference_ctx(server)
+        ctx.spec = spec_with(
+            WebSocketDeadlines(handshake=2.0, first_frame=2.0, idle=3.0, total=10.0)
+        )
+        results = run_websocket(ctx)
     assert not not_passed(results)
     assert len(results) >= 38
     for key in (
@@ -101,7 +108,8 @@ FAULTS = [
         "events-out-of-order",
         _flows,
         "flow:start-agent",
-        "agent-run pair: event #4 (tool_completed): closes tool call",
+        # Events count from the run's first event; the location keeps the frame number.
+        "frame #4 (tool_completed): agent-run pair: event #3 (tool_completed): closes tool call",
     ),
     ("missing-terminal", _flows, "flow:user-message", "agent-run missing-terminal"),
     (
@@ -136,7 +144,11 @@ def test_each_websocket_fault_profile_is_caught_precisely(
     fault: str, group: Group, key: str, expected: str
 ) -> None:
     with running_reference(faults=frozenset({fault})) as server:
-        results = asyncio.run(_group(reference_ctx(server), group))
+        ctx = reference_ctx(server)
+        if fault != "ws-accepts-expired":
+            # The expiry row waits out a token with >= 3 s to live; only its own fault needs it.
+            ctx.spec = spec_with(expiry_close_code=None)
+        results = asyncio.run(_group(ctx, group))
     assert results[key].outcome is Outcome.FAILED, not_passed(results)
     assert expected in messages(results[key])
     finding = results[key].failures[0]
@@ -181,7 +193,11 @@ def test_staging_2025_09_is_credentials_rejected_not_a_pass_or_a_failure() -> No
 
 def test_declared_origin_allowlist_is_enforced_at_the_handshake() -> None:
     """The reference checks no Origin, so a spec that declares an allowlist catches it."""
-    spec = spec_with(origin_allowlist=("https://chat.example",), origin_rejection_status=403)
+    spec = spec_with(
+        origin_allowlist=("https://chat.example",),
+        origin_rejection_status=403,
+        expiry_close_code=None,
+    )
     with running_reference() as server:
         ctx = reference_ctx(server)
         ctx.spec = spec
