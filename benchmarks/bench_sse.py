@@ -9,7 +9,8 @@ Measures, on one core, events per second for
 
 and prints both with their ratio. The goal is >= 250,000 events/s for the pipeline.
 
-Run: ``.venv/bin/python benchmarks/bench_sse.py [--events N] [--repeat R] [--chunk BYTES]``.
+Run: ``.venv/bin/python benchmarks/bench_sse.py [--events N] [--repeat R] [--chunk BYTES]
+[--clock wall|cpu]``.
 """
 
 from __future__ import annotations
@@ -173,13 +174,15 @@ def baseline(stream: StreamContract, runs: list[tuple[bytes, list[str]]], chunk:
     return invalid
 
 
-def best_rate(fn: Callable[[], int], events: int, repeat: int) -> tuple[float, int]:
+def best_rate(
+    fn: Callable[[], int], events: int, repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> tuple[float, int]:
     best = float("inf")
     result = 0
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = clock()
         result = fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, clock() - started)
     return events / best, result
 
 
@@ -191,7 +194,13 @@ def main() -> None:
     options.add_argument("--events", type=int, default=200_000)
     options.add_argument("--repeat", type=int, default=5)
     options.add_argument("--chunk", type=int, default=65536, help="bytes per receive_data call")
+    # On a shared machine wall time counts the other tenants' work too; the CPU
+    # time of this process is what "events/s per core" means.
+    options.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time"
+    )
     args = options.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for route, chat in (("POST /api/agents/stream", False), ("POST /api/chat/stream", True)):
         stream = SPEC.stream(route)
         runs = make_runs(args.events, chat)
@@ -204,7 +213,7 @@ def main() -> None:
         }
         rates = {}
         for name, stage in stages.items():
-            rate, problems = best_rate(partial(stage, args.chunk), args.events, args.repeat)
+            rate, problems = best_rate(partial(stage, args.chunk), args.events, args.repeat, clock)
             # Valid generated runs: a finding would mean measuring the error paths.
             assert problems == 0, (name, problems)
             rates[name] = rate
@@ -212,7 +221,7 @@ def main() -> None:
         floor = rates["baseline (orjson.loads + is_valid alone)"]
         print(
             f"{route}: {args.events:,} events of {size:.0f} B on the wire "
-            f"({args.chunk} B chunks, best of {args.repeat})"
+            f"({args.chunk} B chunks, best of {args.repeat}, {args.clock} clock)"
         )
         for name, rate in rates.items():
             print(f"  {name:<42} {rate:>10,.0f} events/s  {1e6 / rate:5.2f} us/event")

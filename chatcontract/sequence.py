@@ -158,7 +158,8 @@ class _Plan:
     remembered: bool
     """Some order rule asks whether this type was seen."""
     rules: bool
-    """Any of the above applies: events of most types only need their correlations checked."""
+    """An order, pair or terminal rule applies: events of most types only need their
+    correlations checked (and perhaps remembering)."""
 
 
 class SequenceChecker:
@@ -168,7 +169,7 @@ class SequenceChecker:
         "_contract",
         "_correlations",
         "_count",
-        "_expect_first",
+        "_edge",
         "_fast",
         "_fast_expected",
         "_finished",
@@ -211,7 +212,7 @@ class SequenceChecker:
                 closes,
                 terminal,
                 seen,
-                bool(rule_after or opens or closes or terminal or seen),
+                bool(rule_after or opens or closes or terminal),
             )
         correlations = []
         for correlation in contract.correlate:
@@ -228,7 +229,8 @@ class SequenceChecker:
         self._correlations = tuple(correlations)
         self._fast: Callable[[Any], Any] | None = None if correlations else _nothing
         self._fast_expected: Any = None
-        self._expect_first = bool(contract.first)
+        # The first event is still to come (and must be checked), or the run ended.
+        self._edge = bool(contract.first)
         self._seen: set[str] = set()
         self._count = 0
         self._terminal_at: tuple[int, str] | None = None
@@ -266,53 +268,73 @@ class SequenceChecker:
         if plan is None:
             return []
         # Runs once per event of every stream, so the common path avoids calls and
-        # attribute lookups: violations land in self._violations and the new tail
-        # is returned.
-        violations = self._violations
-        before = len(violations)
+        # attribute lookups: an event that matches the run's correlations and has
+        # no other rule returns at once; otherwise violations land in
+        # self._violations and the new tail is returned.
         self._count += 1
-        if self._terminal_at is not None:
-            self._after_end(plan, event_type, index)
-            return violations[before:]
-        if self._expect_first:
-            self._expect_first = False
-            if event_type not in self._first:
-                name = self._contract.name
-                text = f"the first {name} event must be {_either(self._contract.first)}"
-                self._add("first", index, event_type, text)
         fast = self._fast
-        if fast is not None and type(event) is dict:
+        same = False
+        if fast is not None and not self._edge and type(event) is dict:
             try:
                 same = fast(event) == self._fast_expected
             except KeyError:
                 same = False
-            if not same:
-                self._correlate_all(event, index, event_type)
-        else:
+            if same and not plan.rules:
+                if plan.remembered:
+                    self._seen.add(event_type)
+                return []
+        violations = self._violations
+        before = len(violations)
+        if self._edge:
+            # The first event is due, or the run already ended.
+            if self._terminal_at is not None:
+                self._after_end(plan, event_type, index)
+                return violations[before:]
+            self._edge = False
+            if event_type not in self._first:
+                name = self._contract.name
+                text = f"the first {name} event must be {_either(self._contract.first)}"
+                self._add("first", index, event_type, text)
+        if not same:
             self._correlate_all(event, index, event_type)
         if plan.rules:
             for after in plan.after:
                 if self._seen.isdisjoint(after):
                     text = f"must come after {_one_of(after)}, none seen before it"
                     self._add("order", index, event_type, text)
+            # Pair keys are found by plain indexing, cheaper than _resolve; anything
+            # it cannot reach (a missing key, a list on the way) takes _open/_close,
+            # which resolve the pointer properly and judge the event.
             for pair in plan.opens:
-                key = _resolve(event, pair.tokens)
+                key: Any = event
+                try:
+                    for token in pair.tokens:
+                        key = key[token]
+                except (KeyError, TypeError, IndexError):
+                    key = None
                 if type(key) is str and key not in pair.used:
                     pair.pending[key] = index
                     pair.used[key] = (index, event_type)
                 else:
                     self._open(pair, event, index, event_type)
             for pair in plan.closes:
-                key = _resolve(event, pair.tokens)
+                key = event
+                try:
+                    for token in pair.tokens:
+                        key = key[token]
+                except (KeyError, TypeError, IndexError):
+                    key = None
                 if type(key) is str and pair.pending.pop(key, None) is not None:
                     pair.used[key] = (index, event_type)
                 else:
                     self._close(pair, event, index, event_type)
-            if plan.remembered:
-                self._seen.add(event_type)
             if plan.terminal:
                 self._terminal_at = (index, event_type)
+                self._edge = True
                 self._unclosed(index, event_type, "ends the run while")
+        # Only after the order checks, so a type never satisfies its own rule.
+        if plan.remembered:
+            self._seen.add(event_type)
         return violations[before:] if len(violations) != before else []
 
     def finish(self) -> list[SequenceViolation]:

@@ -104,6 +104,7 @@ class EventStreamChecker:
         "_capped",
         "_compiled",
         "_discriminator",
+        "_feeds",
         "_label",
         "_max_findings",
         "_sequences",
@@ -127,6 +128,8 @@ class EventStreamChecker:
         self._by_event_field = compiled.stream.event_type_from == "event"
         self._discriminator = compiled.stream.discriminator
         self._sequences = tuple(SequenceChecker(s, request) for s in compiled.sequences)
+        # Bound once: feed() calls each of them for every event.
+        self._feeds = tuple(checker.feed for checker in self._sequences)
         self._max_findings = max_findings
         self._capped: dict[str, int] = {}
         self.events = 0
@@ -188,8 +191,8 @@ class EventStreamChecker:
         elif not validator.is_valid(data):
             self._schema_findings(validator, data, number, event_type)
         if is_object:
-            for checker in self._sequences:
-                violations = checker.feed(event_type, data, number)
+            for feed in self._feeds:
+                violations = feed(event_type, data, number)
                 if violations:
                     for violation in violations:
                         self._sequence_finding(violation)
