@@ -9,7 +9,17 @@ from typing import Any, Protocol, runtime_checkable
 from chatcontract.redact import Redactor
 from chatcontract.spec import Spec
 
-__all__ = ["Credentials", "RunContext", "RunSettings"]
+__all__ = [
+    "POSITIVE_CONTROL_KEY",
+    "CredentialVerdict",
+    "Credentials",
+    "RunContext",
+    "RunSettings",
+    "shared_positive_control",
+]
+
+POSITIVE_CONTROL_KEY = "rest.positive_control"
+"""``ctx.cache`` key of the run's positive control (written by the ``rest`` package)."""
 
 
 @runtime_checkable
@@ -27,6 +37,26 @@ class Credentials(Protocol):
 
     def secrets(self) -> Iterable[str]:
         """Every secret this provider holds or has handed out, for redaction."""
+        ...
+
+
+@runtime_checkable
+class CredentialVerdict(Protocol):
+    """Whether the run's credentials work: the positive control every auth check needs.
+
+    ``accepted`` is True (every user's token got a 2xx from a protected
+    operation), False (refused; ``reason`` starts with ``credentials rejected:``)
+    or None (nothing could decide).
+    """
+
+    @property
+    def accepted(self) -> bool | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    def accepts(self, user: str) -> bool | None:
+        """Whether ``user``'s token was accepted (None: not decided)."""
         ...
 
 
@@ -71,3 +101,9 @@ class RunContext:
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
+
+
+def shared_positive_control(ctx: RunContext) -> CredentialVerdict | None:
+    """The positive control another category already ran, if any."""
+    found = ctx.cache.get(POSITIVE_CONTROL_KEY)
+    return found if isinstance(found, CredentialVerdict) else None

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chatcontract.auth import TokenRequestError
-from chatcontract.context import RunContext
+from chatcontract.context import POSITIVE_CONTROL_KEY, RunContext
 from chatcontract.report.model import Outcome
 from chatcontract.rest.budget import run_budget
 from chatcontract.rest.http import fetch, new_client
@@ -33,7 +33,8 @@ __all__ = [
     "positive_control",
 ]
 
-POSITIVE_CONTROL_KEY = "rest.positive_control"
+# The key lives in context.py so the sse and ws packages can read the verdict
+# through the CredentialVerdict protocol without importing this package.
 """``ctx.cache`` key; the value is a :class:`PositiveControl`."""
 
 _REJECTED = (401, 403)

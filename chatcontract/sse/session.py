@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import httpx
 
-from chatcontract.context import RunContext
+from chatcontract.context import RunContext, shared_positive_control
 from chatcontract.report.model import Finding, Outcome, TranscriptEntry
 from chatcontract.spec.model import Operation, StreamDeadlines
 from chatcontract.sse.checker import CompiledStream
@@ -29,7 +29,6 @@ from chatcontract.sse.stream import StreamRequest, StreamRun, read_stream
 
 __all__ = [
     "OPTIONS_KEY",
-    "REST_CONTROL_KEY",
     "SSEOptions",
     "Session",
     "Verdict",
@@ -39,7 +38,6 @@ __all__ = [
 
 OPTIONS_KEY: Final = "sse.options"
 """``ctx.cache`` key under which an :class:`SSEOptions` overrides the defaults."""
-REST_CONTROL_KEY: Final = "rest.positive_control"
 _OWN_CONTROL_KEY: Final = "sse.positive_control"
 _MISSING_ROUTE = (404, 405)
 _REJECTED = (401, 403)
@@ -88,34 +86,16 @@ def request_body(operation: Operation, canary: str) -> Any:
     return example
 
 
-def _shared_control(value: Any, user: str | None) -> bool | None:
-    """Read the REST category's positive control: True accepted, False rejected, None unknown.
-
-    Duck-typed on :class:`chatcontract.rest.control.PositiveControl` (``accepts(user)``,
-    ``accepted``, ``outcome``) so this package does not depend on the REST one;
-    plain bools and words are read too.
-    """
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        word = value.lower()
-        if "reject" in word or "fail" in word:
-            return False
-        return True if word in ("accepted", "ok", "passed", "valid") else None
-    accepts = getattr(value, "accepts", None)
-    if user is not None and callable(accepts):
-        verdict = accepts(user)
-        if isinstance(verdict, bool):
+def _shared_control(ctx: RunContext, user: str | None) -> bool | None:
+    """The REST category's verdict on ``user``'s token: True, False or None (unknown)."""
+    control = shared_positive_control(ctx)
+    if control is None:
+        return None
+    if user is not None:
+        verdict = control.accepts(user)
+        if verdict is not None:
             return verdict
-    found = (
-        value.get("accepted") if isinstance(value, Mapping) else getattr(value, "accepted", None)
-    )
-    if isinstance(found, bool):
-        return found
-    outcome = (
-        value.get("outcome") if isinstance(value, Mapping) else getattr(value, "outcome", None)
-    )
-    return _shared_control(str(outcome), user) if outcome is not None else None
+    return control.accepted
 
 
 class Session:
@@ -205,7 +185,7 @@ class Session:
         """Whether ``token`` is accepted elsewhere: the REST control, else our own GET."""
         users = self.ctx.credentials.users
         user = user or (users[0] if users else "")
-        shared = _shared_control(self.ctx.cache.get(REST_CONTROL_KEY), user)
+        shared = _shared_control(self.ctx, user)
         if shared is not None:
             return shared, "the REST positive control"
         # One control request per user and run, however many streams refuse them.

@@ -15,8 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
+from chatcontract.context import shared_positive_control
 from chatcontract.errors import ChatContractError, TargetUnreachable
-from chatcontract.report.model import ContractResult, Finding, Outcome
+from chatcontract.report.model import ContractResult, Finding
 from chatcontract.spec import TokenCarrier
 from chatcontract.ws.client import (
     Closed,
@@ -82,9 +83,8 @@ def primary_presented(target: WsTarget, access: Access, token: str) -> Presented
 
 
 def _rest_note(target: WsTarget) -> str:
-    rest = target.ctx.cache.get("rest.positive_control")
-    outcome = getattr(rest, "outcome", rest)
-    if outcome in (Outcome.PASSED, True, "passed"):
+    rest = shared_positive_control(target.ctx)
+    if rest is not None and rest.accepted:
         return (
             "; REST accepted the same credentials, so the WebSocket either wants another "
             "kind of token or refuses valid ones"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chatcontract.context import POSITIVE_CONTROL_KEY as REST_CONTROL_KEY
 from chatcontract.context import RunContext, RunSettings
 from chatcontract.errors import TargetUnreachable
 from chatcontract.reference.config import ServerConfig
@@ -19,7 +20,7 @@ from chatcontract.runner import categories
 from chatcontract.spec import load_spec
 from chatcontract.spec.model import StreamDeadlines
 from chatcontract.sse.contracts import sse_contracts
-from chatcontract.sse.session import OPTIONS_KEY, REST_CONTROL_KEY, SSEOptions
+from chatcontract.sse.session import OPTIONS_KEY, SSEOptions
 
 from . import hostile
 
@@ -225,7 +226,8 @@ def test_rejected_credentials_make_results_inconclusive(reference: Any) -> None:
 
 def test_rest_positive_control_decides_without_an_extra_request(reference: Any) -> None:
     server = reference()
-    results = run_category(server.url, Tokens(None), cache={REST_CONTROL_KEY: "rejected"})
+    rejected = PositiveControl(False, "credentials rejected: 401", statuses={"alice": 401})
+    results = run_category(server.url, Tokens(None), cache={REST_CONTROL_KEY: rejected})
     reason = results[f"{CHAT}/events"].reason
     assert reason == (
         "credentials rejected: POST /api/chat/stream answered 401; the token was rejected by "

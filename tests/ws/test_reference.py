@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from chatcontract.context import POSITIVE_CONTROL_KEY
 from chatcontract.reference.server import running_reference
 from chatcontract.report.model import ContractResult, Outcome
+from chatcontract.rest.control import PositiveControl
 from chatcontract.spec import WebSocketDeadlines
 from chatcontract.ws.client import WsTarget
 from chatcontract.ws.conversation import run_flow
@@ -176,8 +178,8 @@ def test_staging_2025_09_is_credentials_rejected_not_a_pass_or_a_failure() -> No
     row still holds; everything that needs a working token is inconclusive, never passed."""
     with running_reference(faults=frozenset({"staging-2025-09"})) as server:
         ctx = reference_ctx(server)
-        ctx.cache["rest.positive_control"] = ContractResult(
-            id="rest/positive-control", category="rest", name="x", tier="P1", outcome=Outcome.PASSED
+        ctx.cache[POSITIVE_CONTROL_KEY] = PositiveControl(
+            True, operation="GET /api/agents", statuses={"alice": 200, "bob": 200}
         )
         results = run_websocket(ctx)
     assert results["auth/no-token"].outcome is Outcome.PASSED
