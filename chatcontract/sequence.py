@@ -420,7 +420,8 @@ class SequenceChecker:
         self, state: _PairState, event: Mapping[str, Any], index: int, event_type: str
     ) -> None:
         key = _resolve(event, state.tokens)
-        if key is _MISSING or isinstance(key, dict | list):
+        # null is no key; bool keys would collide with 1/0 in the pending map.
+        if key is _MISSING or key is None or isinstance(key, dict | list | bool):
             self._add("pair", index, event_type, f"has no {state.noun} key at {state.pointer}")
             return
         earlier = state.used.get(key)
@@ -441,7 +442,8 @@ class SequenceChecker:
         self, state: _PairState, event: Mapping[str, Any], index: int, event_type: str
     ) -> None:
         key = _resolve(event, state.tokens)
-        if key is _MISSING or isinstance(key, dict | list):
+        # null is no key; bool keys would collide with 1/0 in the pending map.
+        if key is _MISSING or key is None or isinstance(key, dict | list | bool):
             self._add("pair", index, event_type, f"has no {state.noun} key at {state.pointer}")
             return
         if state.pending.pop(key, None) is not None:

@@ -172,6 +172,16 @@ def test_pair_event_without_its_key_is_a_pair_violation() -> None:
     )
 
 
+@pytest.mark.parametrize("key", [None, True, False])
+def test_null_and_boolean_pair_keys_are_no_keys(key: object) -> None:
+    """A null or boolean tool_call_id must not pair (True would collide with 1)."""
+    opened = ev("tool_executing")
+    opened["payload"]["tool_call_id"] = key
+    found = check(AGENT_RUN, [ev("agent_started"), opened, *GOOD_RUN[4:]])
+    assert rules(found) == ["pair"]
+    assert "has no tool call key" in found[0].message
+
+
 def test_open_pair_at_the_terminal_event_is_unclosed() -> None:
     events = [ev("agent_started"), ev("tool_executing", "call_9"), ev("agent_error")]
     found = check(AGENT_RUN, events)
