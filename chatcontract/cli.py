@@ -28,6 +28,7 @@ __all__ = ["EXIT_INCONCLUSIVE", "exit_code", "main"]
 
 SIGNING_KEY_ENV = "CHATCONTRACT_SIGNING_KEY"
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE: chatcontract itself failed
 EXIT_INCONCLUSIVE = 4
 
 
@@ -324,6 +325,8 @@ def run(
 
     if rate_limit is not None:
         parse_rate_limit(rate_limit)
+    if base_url is not None:
+        _check_base_url(base_url)
     if faults and base_url:
         raise ConfigError("--faults applies only to the embedded reference server (no --base-url)")
     known = _category_names()
@@ -418,6 +421,19 @@ def _console_width() -> int:
     return max(shutil.get_terminal_size((160, 24)).columns, 120)
 
 
+def _check_base_url(base_url: str) -> None:
+    import httpx
+
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ConfigError(f"invalid --base-url {base_url!r}: {exc}") from None
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ConfigError(f"invalid --base-url {base_url!r}: port {url.port} is out of range")
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"invalid --base-url {base_url!r}: use http(s)://host[:port][/prefix]")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
@@ -433,3 +449,5 @@ def main() -> None:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        _fail(f"internal error (please report): {type(exc).__name__}: {exc}", EXIT_INTERNAL)

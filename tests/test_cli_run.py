@@ -71,6 +71,10 @@ def test_run_help_documents_options_and_exit_codes(tmp_path: Path) -> None:
         (["--spec", "missing.yaml"], "missing.yaml"),
         (["--category", "nope"], "unknown category 'nope'"),
         (["--base-url", "http://127.0.0.1:9", "--faults", "server-error"], "--faults applies"),
+        (["--base-url", "notaurl"], "invalid --base-url 'notaurl'"),
+        (["--base-url", "http://[::1"], "invalid --base-url 'http://[::1'"),
+        (["--base-url", "http://127.0.0.1:99999"], "port 99999 is out of range"),
+        (["--base-url", "ftp://127.0.0.1"], "use http(s)://host"),
     ],
 )
 def test_wrong_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str):

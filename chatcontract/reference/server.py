@@ -239,12 +239,12 @@ def serve_main(
         )
         run_server(config, out=out)
     except ConfigError as exc:
-        print(f"error: {exc}", file=err)
+        print(f"chatcontract: {exc}", file=err)
         return 2
     except sqlite3.Error as exc:
-        print(f"error: cannot use database {db}: {exc}", file=err)
+        print(f"chatcontract: cannot use database {db}: {exc}", file=err)
         return 2
     except OSError as exc:
-        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=err)
+        print(f"chatcontract: cannot listen on {host}:{port}: {exc.strerror or exc}", file=err)
         return 2
     return 0

@@ -89,7 +89,7 @@ def test_serve_main_lists_faults_and_rejects_unknown_ones() -> None:
     assert listed == list(FAULTS)
     assert serve_main(port=0, faults="thread-idor,nope", out=out, err=err) == 2
     message = err.getvalue().strip()
-    assert message.startswith("error: unknown fault profile 'nope'")
+    assert message.startswith("chatcontract: unknown fault profile 'nope'")
     assert "thread-idor" in message
     assert "\n" not in message
 
