@@ -20,6 +20,7 @@ from chatcontract.reference.server import RunningReference, running_reference
 from chatcontract.reference.tokens import mint_token
 from chatcontract.report.junit import junit_xml
 from chatcontract.report.model import ContractResult, Finding, Outcome
+from chatcontract.rest.isolation import isolation_plan
 from chatcontract.spec import load_spec
 
 from .rest.servers import closed_port_url
@@ -158,8 +159,16 @@ def test_rejected_credentials_make_the_run_inconclusive_exit_4(
     assert done.returncode == EXIT_INCONCLUSIVE, done.stdout + done.stderr
     spec = load_spec()
     blocked = sum(1 for op in spec.rest_operations if op.tier == "P1" and not op.is_public)
-    # ...plus the stateful phase, which runs along links between protected operations.
-    assert f"INCONCLUSIVE: {blocked + 1} P1 contract(s) could not be judged" in done.stdout
+    # ...plus the stateful phase, which runs along links between protected operations,
+    # plus every P1 object-isolation contract (they need working tokens too).
+    isolation = sum(
+        1
+        for producer in isolation_plan(spec, spec.rest_operations)
+        for target in producer.targets
+        if target.op.tier == "P1"
+    )
+    expected = blocked + 1 + isolation
+    assert f"INCONCLUSIVE: {expected} P1 contract(s) could not be judged" in done.stdout
     assert "credentials rejected: 401 from GET /api/agents for alice" in done.stdout
     errors = [c for c in ET.parse(report).iter("testcase") if c.find("error") is not None]
     assert errors

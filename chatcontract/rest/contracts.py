@@ -13,7 +13,10 @@ Order of events:
    (``credentials rejected: ...``) and only public ones are tested;
 3. schemathesis runs on a worker thread, spending the run's request budget
    and at most half of the time left (so the stream and WebSocket
-   categories after it still get time), and stops when either runs out.
+   categories after it still get time), and stops when either runs out;
+4. object-level authorization (:mod:`chatcontract.rest.isolation`): what
+   the first user creates, the second may neither read nor change
+   (``rest/isolation/<operation>``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from chatcontract.rest.budget import run_budget
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.engine import EnginePlan, Recording, run_engine
 from chatcontract.rest.http import ensure_reachable
+from chatcontract.rest.isolation import isolation_results
 from chatcontract.rest.results import (
     CATEGORY,
     blocked_results,
@@ -72,6 +76,8 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         blocked_stateful = stateful_result(Recording(), (), ctx.redactor, blocked=stateful_blocked)
         if blocked_stateful is not None:
             yield blocked_stateful
+        for result in await isolation_results(ctx, ops):
+            yield result
         return
 
     loop = asyncio.get_running_loop()
@@ -115,3 +121,5 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
     stateful = stateful_result(recording, tokens, ctx.redactor, blocked=stateful_blocked)
     if stateful is not None:
         yield stateful
+    for result in await isolation_results(ctx, ops):
+        yield result

@@ -43,12 +43,13 @@ def curl_command(
     query: Mapping[str, str] | None = None,
     body: Any = None,
     media_type: str | None = None,
+    token_variable: str = TOKEN_VARIABLE,
 ) -> str:
     """A copy-pasteable reproduction; the token is a shell variable, never the value."""
     parts = ["curl", "-sS", "-X", method]
     if authorized:
         # Double quotes so the shell expands the variable; the token itself never appears.
-        parts.append(f'-H "Authorization: Bearer {TOKEN_VARIABLE}"')
+        parts.append(f'-H "Authorization: Bearer {token_variable}"')
     if body is not None:
         parts += ["-H", shlex.quote(f"Content-Type: {media_type or 'application/json'}")]
         parts += ["-d", shlex.quote(json.dumps(body))]

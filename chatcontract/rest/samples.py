@@ -27,6 +27,7 @@ __all__ = [
     "inventory_order",
     "operation_links",
     "operation_parameters",
+    "request_properties",
 ]
 
 _PLACEHOLDER = "chatcontract0probe"
@@ -125,6 +126,20 @@ def operation_links(spec: Spec, op: Operation) -> list[Link]:
                     # "path.thread_id" qualifies the location; the name is what matters here.
                     links.append(Link(op.operation_id, target, name.split(".")[-1], expression))
     return links
+
+
+def request_properties(spec: Spec, op: Operation) -> dict[str, dict[str, Any]]:
+    """The JSON request body's top-level property schemas, ``$ref``s inlined ({} without one)."""
+    _, raw = _raw_operation(spec, op)
+    body = inline(spec.document, raw.get("requestBody") or {})
+    for media, content in (body.get("content") or {}).items():
+        if media != "application/json" and not media.endswith("+json"):
+            continue
+        schema = inline(spec.document, (content or {}).get("schema") or {})
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if isinstance(properties, dict):
+            return {k: v for k, v in properties.items() if isinstance(v, dict)}
+    return {}
 
 
 def evaluate_link(expression: str, body: Any) -> Any:
