@@ -341,7 +341,7 @@ class Socket:
         """
         if self.conn.protocol.state is State.OPEN:
             return None
-        self.conn.transport.abort()
+        self._drop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_CLOSE_TIMEOUT):
                 await asyncio.shield(self.conn.connection_lost_waiter)
@@ -410,10 +410,17 @@ class Socket:
         self.transcript.note(f"connection ended: {closed.describe()}")
         return closed
 
+    def _drop(self) -> None:
+        # Only a live transport: one whose deferred close already completed (from the
+        # write callback, after a buffered write) has no loop left, and ``abort()``
+        # would raise AttributeError instead of doing nothing.
+        if not self.conn.connection_lost_waiter.done():
+            self.conn.transport.abort()
+
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake (for unresponsive servers)."""
         self.transcript.note("we drop the connection (no answer expected)")
-        self.conn.transport.abort()
+        self._drop()
         if self.closed is None:
             self.closed = Closed(None, by="client", problem="dropped by us")
 

@@ -358,10 +358,14 @@ async def run_flow(target: WsTarget, access: Access, flow: Flow) -> ContractResu
 
 
 def ping_frame(target: WsTarget) -> tuple[dict[str, Any], str]:
-    for flow in target.contract.flows:
-        if flow.send == "ping" and flow.expect_first:
-            return _flow_frame(target, flow), flow.expect_first
-    return {target.validator.discriminator: "ping"}, "pong"
+    """The contract's probe frame and its answer; else the reference API's ping and pong.
+
+    Checks that cannot judge without a barrier test ``target.vocab.probe`` themselves.
+    """
+    probe = target.vocab.probe
+    if probe is not None and probe.expect_first is not None:
+        return _flow_frame(target, probe), probe.expect_first
+    return {target.validator.discriminator: REFERENCE.probe}, "pong"
 
 
 async def ping_pong(target: WsTarget, sock: Socket) -> str | None:

@@ -1,17 +1,23 @@
 """Protocol hygiene: bad input gets the declared reaction, and nothing worse.
 
-Each hostile input is followed at once by a ping. A server handles one
-connection's messages in order, so the ping is a barrier: the declared
-reaction (an error frame, or a close) must come before the pong, and a pong
-with no reaction before it proves the input was silently swallowed, without
-waiting out a timeout. After every hostile input a fresh connection must still
-open, so one client's garbage cannot take the endpoint down.
+Each hostile input is followed at once by the contract's probe (the flow
+answered by a single frame: ping and pong in the reference API). A server
+handles one connection's messages in order, so the probe is a barrier: the
+declared reaction (an error frame, or a close) must come before its answer,
+and an answer with no reaction before it proves the input was silently
+swallowed, without waiting out a timeout. After every hostile input a fresh
+connection must still open, so one client's garbage cannot take the endpoint down.
+
+The inputs and the verdicts speak the contract's vocabulary (``target.vocab``
+and ``on-invalid-input``): a reaction that names an error code needs an error
+frame to recognise it, and without one the row is inconclusive, never passed.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,31 +33,103 @@ from chatcontract.ws.client import (
     open_socket,
     session,
 )
-from chatcontract.ws.conversation import ERROR_TYPE, ping_frame, until_answer
+from chatcontract.ws.conversation import is_error_frame, ping_frame, until_answer
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
 from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.vocabulary import NO_ERROR_FRAME, NO_PROBE, REFERENCE, flow_frame
 
 __all__ = [
     "HOSTILE_INPUTS",
+    "INVALID_UTF8",
     "HostileInput",
+    "carrier_frame",
     "hygiene_contracts",
     "invalid_frame",
+    "invalid_json",
+    "invalid_utf8_frame",
     "oversize_frame",
+    "unknown_type_frame",
 ]
 
 UNKNOWN_TYPE = "chatcontract_unknown_type"
-INVALID_UTF8 = b'{"type":"user_message","payload":{"content":"caf\xc3\x28 \xff"}}'
-INVALID_JSON = '{"type": "ping", "payload": {'
+INVALID_UTF8 = b"caf\xc3\x28 \xff"
+"""A lead byte with a bad continuation, then a byte UTF-8 never uses."""
+_PADDING = "chatcontract_padding"
+"""The one key of the generic object used when no flow's frame can carry the input."""
+_MARKER = "chatcontract-invalid-utf8-goes-here"
+
+Path = tuple[str, ...]
+
+
+def _compact(value: Any) -> str:
+    # ASCII only (non-ASCII is escaped): the length in characters is the length in bytes.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _with(frame: dict[str, Any], path: Path, value: str) -> dict[str, Any]:
+    frame = copy.deepcopy(frame)
+    node = frame
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return frame
+
+
+def _string_fields(frame: dict[str, Any], discriminator: str) -> Iterator[Path]:
+    payload = frame.get("payload")
+    if isinstance(payload, dict):
+        yield from (("payload", k) for k, v in payload.items() if isinstance(v, str))
+    yield from ((k,) for k, v in frame.items() if k != discriminator and isinstance(v, str))
+
+
+def carrier_frame(target: WsTarget) -> tuple[dict[str, Any], Path] | None:
+    """A flow's frame and a string field its client schema allows, or ``None``.
+
+    Oversize and invalid UTF-8 input go into that field, so the input looks like
+    a real message (the message flow's first) that only its size or its bytes break.
+    """
+    key = target.validator.discriminator
+    for flow in (target.vocab.message, *target.contract.flows):
+        if flow is None:
+            continue
+        frame = flow_frame(key, flow)
+        for path in _string_fields(frame, key):
+            if target.validator.check_client(_with(frame, path, "x")).ok:
+                return frame, path
+    return None
 
 
 def oversize_frame(target: WsTarget, size: int) -> str:
-    """Valid JSON of exactly ``size`` bytes, shaped like a (too) long chat message."""
-    key = target.validator.discriminator
-    kind = "user_message" if "user_message" in target.validator.client_types else "ping"
-    empty = json.dumps({key: kind, "payload": {"content": ""}}, separators=(",", ":"))
-    return json.dumps(
-        {key: kind, "payload": {"content": "x" * max(0, size - len(empty))}}, separators=(",", ":")
-    )
+    """Valid JSON of exactly ``size`` bytes: a flow's frame with a padded string field.
+
+    Without such a frame, a generic JSON object: a server must refuse the
+    message by its size before it parses it, so the shape is a courtesy.
+    """
+    built = carrier_frame(target)
+    if built is not None:
+        frame, path = built
+        empty = _compact(_with(frame, path, ""))
+        if len(empty) <= size:
+            return _compact(_with(frame, path, "x" * (size - len(empty))))
+    empty = _compact({_PADDING: ""})
+    return _compact({_PADDING: "x" * max(0, size - len(empty))})
+
+
+def invalid_utf8_frame(target: WsTarget) -> bytes:
+    """A flow's frame whose string field holds :data:`INVALID_UTF8` (else a generic object)."""
+    frame, path = carrier_frame(target) or ({_PADDING: ""}, (_PADDING,))
+    text = _compact(_with(frame, path, _MARKER)).encode()
+    return text.replace(f'"{_MARKER}"'.encode(), b'"' + INVALID_UTF8 + b'"', 1)
+
+
+def invalid_json(target: WsTarget) -> str:
+    """The probe frame cut short: its closing brace is missing."""
+    return _compact(ping_frame(target)[0])[:-1]
+
+
+def unknown_type_frame(target: WsTarget) -> dict[str, Any]:
+    """The probe frame with a type the contract does not declare."""
+    return {**ping_frame(target)[0], target.validator.discriminator: UNKNOWN_TYPE}
 
 
 def invalid_frame(target: WsTarget) -> dict[str, Any] | None:
@@ -80,21 +158,22 @@ class HostileInput:
 
 
 async def _send_invalid_json(target: WsTarget, sock: Socket) -> str:
-    await sock.send_text(INVALID_JSON)
-    return INVALID_JSON
+    text = invalid_json(target)
+    await sock.send_text(text)
+    return text
 
 
 async def _send_unknown_type(target: WsTarget, sock: Socket) -> str:
-    frame = json.dumps({target.validator.discriminator: UNKNOWN_TYPE, "payload": {}})
-    await sock.send_text(frame)
-    return frame
+    text = _compact(unknown_type_frame(target))
+    await sock.send_text(text)
+    return text
 
 
 async def _send_schema_mismatch(target: WsTarget, sock: Socket) -> str | None:
     frame = invalid_frame(target)
     if frame is None:
         return None
-    text = json.dumps(frame, separators=(",", ":"))
+    text = _compact(frame)
     await sock.send_text(text)
     return text
 
@@ -109,8 +188,9 @@ async def _send_oversize(target: WsTarget, sock: Socket) -> str | None:
 
 
 async def _send_invalid_utf8(target: WsTarget, sock: Socket) -> bytes:
-    await sock.send_bytes_as_text(INVALID_UTF8)
-    return INVALID_UTF8
+    data = invalid_utf8_frame(target)
+    await sock.send_bytes_as_text(data)
+    return data
 
 
 HOSTILE_INPUTS: tuple[HostileInput, ...] = (
@@ -139,16 +219,21 @@ HOSTILE_INPUTS: tuple[HostileInput, ...] = (
 
 
 def _error_code(frame: Received) -> Any:
-    return frame.value.get("error_code") if isinstance(frame.value, dict) else None
+    value = frame.value
+    return value.get(REFERENCE.error_code_field) if isinstance(value, dict) else None
 
 
 def _judge_error(
-    reaction: Reaction, frames: list[Received], end: Closed | Silence | None, answer: str
+    target: WsTarget,
+    reaction: Reaction,
+    frames: list[Received],
+    end: Closed | Silence | None,
+    answer: str,
 ) -> list[Finding]:
     want = reaction.error_code
-    errors = [f for f in frames if f.type == ERROR_TYPE]
+    errors = [f for f in frames if is_error_frame(target, f)]
     findings: list[Finding] = []
-    acks = [f for f in frames if f.type not in (ERROR_TYPE, None)]
+    acks = [f for f in frames if f.type is not None and not is_error_frame(target, f)]
     if not errors:
         if acks:
             findings.append(
@@ -169,7 +254,9 @@ def _judge_error(
     elif _error_code(errors[0]) != want:
         findings.append(
             Finding(
-                f"error_code {_error_code(errors[0])!r}, the contract says {want}", errors[0].label
+                f"{REFERENCE.error_code_field} {_error_code(errors[0])!r}, "
+                f"the contract says {want}",
+                errors[0].label,
             )
         )
     if isinstance(end, Closed):
@@ -188,10 +275,15 @@ def _judge_error(
 
 
 def _judge_close(
-    reaction: Reaction, frames: list[Received], end: Closed | Silence | None, answer: str
+    target: WsTarget,
+    reaction: Reaction,
+    frames: list[Received],
+    end: Closed | Silence | None,
+    answer: str,
 ) -> list[Finding]:
     want = reaction.close_code
-    errors = [f for f in frames if f.type == ERROR_TYPE]
+    errors = [f for f in frames if is_error_frame(target, f)]
+    others = [f for f in frames if f.type is not None]
     if end is None:
         if errors:
             return [
@@ -199,6 +291,13 @@ def _judge_close(
                     f"answered with an error frame ({_error_code(errors[0])}) "
                     f"instead of closing with {want}",
                     errors[0].label,
+                )
+            ]
+        if others:
+            return [
+                Finding(
+                    f"answered with {others[0].type!r} instead of closing with {want}",
+                    others[0].label,
                 )
             ]
         return [
@@ -228,6 +327,10 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
         return skipped(
             target, suffix, hostile.name, f"the contract declares no reaction to {hostile.slug}"
         )
+    if target.vocab.probe is None:
+        return inconclusive(target, suffix, hostile.name, NO_PROBE, clock)
+    if reaction.error_code is not None and target.vocab.error_type is None:
+        return inconclusive(target, suffix, hostile.name, NO_ERROR_FRAME, clock)
     if access.blocked is not None or access.primary is None:
         return inconclusive(
             target, suffix, hostile.name, access.blocked or "no working carrier", clock
@@ -250,7 +353,7 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
             await sock.send_frame(ping)
             frames, end = await until_answer(target, sock, answer)
             judge = _judge_error if reaction.error_code is not None else _judge_close
-            findings += judge(reaction, frames, end, answer)
+            findings += judge(target, reaction, frames, end, answer)
             findings += sock.findings
     except OpenFailed as exc:
         return inconclusive(

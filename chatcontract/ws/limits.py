@@ -2,7 +2,9 @@
 
 Opt-in (``check_limits``, always on for the reference server): hitting a
 limit disturbs a shared target and may lock its user out for a minute. Both
-checks are bounded in count (the limit plus a few) and in time.
+checks are bounded in count (the limit plus a few) and in time. The flood is
+the contract's probe frame, and its refusal is the contract's error frame with
+the ``rate-limited`` code: without either the check is inconclusive.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from chatcontract.ws.client import (
     handshake,
     open_socket,
 )
-from chatcontract.ws.conversation import ERROR_TYPE, ping_frame
+from chatcontract.ws.conversation import is_error, is_error_frame, ping_frame
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
 from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.vocabulary import NO_ERROR_FRAME, NO_PROBE
 
 __all__ = ["FLOOD_EXTRA", "LIMITS_REASON", "connection_limit", "limits_enabled", "rate_limit"]
 
@@ -141,6 +144,11 @@ async def rate_limit(target: WsTarget, access: Access) -> ContractResult:
         )
     if not limits_enabled(target):
         return skipped(target, suffix, name, LIMITS_REASON)
+    # The flood is probes, each answered by one frame: answers and refusals both count.
+    if target.vocab.probe is None:
+        return inconclusive(target, suffix, name, NO_PROBE, clock)
+    if target.vocab.error_type is None:
+        return inconclusive(target, suffix, name, NO_ERROR_FRAME, clock)
     if access.blocked is not None or access.primary is None:
         return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
     user = target.ctx.credentials.users[-1]
@@ -171,11 +179,10 @@ async def rate_limit(target: WsTarget, access: Access) -> ContractResult:
                     break
                 if seen.type == answer:
                     answers += 1
-                elif seen.type == ERROR_TYPE and isinstance(seen.value, dict):
-                    if seen.value.get("error_code") == want:
-                        limited += 1
-                    else:
-                        answers += 1
+                elif is_error(target, seen, want):
+                    limited += 1
+                elif is_error_frame(target, seen):
+                    answers += 1
     except TimeoutError:
         sent_in = time.monotonic() - started
         findings.append(Finding(f"the flood was not answered within {_FLOOD_SECONDS:g} s", "flood"))

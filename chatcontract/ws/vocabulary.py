@@ -1,8 +1,9 @@
 """The chat API's vocabulary, read from the contract rather than assumed (pure: no I/O).
 
 The checks need a handful of names: the error frame and its not-found code,
-the frame that starts a run and the ack that names its thread, the frames that
-switch to or read a thread, and the REST operation that creates one. Each is
+the frame that starts a run and the ack that names its thread, the frame
+answered by exactly one frame (the barrier after hostile input), the frames
+that switch to or read a thread, and the REST operation that creates one. Each is
 derived from the contract; :data:`REFERENCE` names the reference API's words
 and is used only to choose among what the contract allows. A name that cannot
 be derived is ``None``, and the check that needed it is inconclusive rather
@@ -19,6 +20,8 @@ from typing import Any, Final
 from chatcontract.spec import Flow, Operation, Spec, WebSocketContract
 
 __all__ = [
+    "NO_ERROR_FRAME",
+    "NO_PROBE",
     "REFERENCE",
     "THREAD_FIELD",
     "CreateThread",
@@ -40,11 +43,21 @@ class ReferenceNames:
     error_type: str = "error"
     error_code_field: str = "error_code"
     not_found_code: str = "THREAD_NOT_FOUND"
+    probe: str = "ping"
     create_thread: str = "createThread"
     created_id_field: str = "id"
 
 
 REFERENCE: Final = ReferenceNames()
+
+NO_ERROR_FRAME: Final = (
+    "the contract declares no error frame (a server frame type that requires "
+    f"{REFERENCE.error_code_field}), so the declared error code cannot be recognised"
+)
+NO_PROBE: Final = (
+    "the contract declares no flow answered by a single frame (expect-first, without a "
+    "sequence or a thread) to mark the end of the server's reaction"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,8 @@ class Vocabulary:
     """The error code for a thread that does not exist (or is not the user's)."""
     message: Flow | None
     """A flow whose frame is acknowledged (``expect-first``) and starts a run."""
+    probe: Flow | None
+    """A flow answered by one frame (``expect-first``, no sequence, no thread): a barrier."""
     thread_flows: tuple[Flow, ...]
     """Flows that act on an existing thread (``needs-thread: true``): the isolation probes."""
     create_thread: CreateThread | None
@@ -110,6 +125,16 @@ def _message_flow(spec: Spec, contract: WebSocketContract) -> Flow | None:
     return None
 
 
+def _probe(contract: WebSocketContract) -> Flow | None:
+    found = [
+        flow
+        for flow in contract.flows
+        if flow.expect_first is not None and flow.expect_sequence is None and not flow.needs_thread
+    ]
+    preferred = [flow for flow in found if flow.send == REFERENCE.probe]
+    return next(iter(preferred or found), None)
+
+
 def _created_id(spec: Spec, op: Operation) -> str | None:
     """The response field a 201's links pass on as a thread id (``$response.body#/id``)."""
     paths = spec.document.get("paths")
@@ -145,6 +170,7 @@ def derive(spec: Spec, contract: WebSocketContract) -> Vocabulary:
         error_type=error_type,
         not_found_code=_not_found_code(contract, error_type),
         message=_message_flow(spec, contract),
+        probe=_probe(contract),
         thread_flows=tuple(f for f in contract.flows if f.needs_thread),
         create_thread=_create_thread(spec),
     )

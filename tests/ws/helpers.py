@@ -47,10 +47,10 @@ class MintedCredentials:
 _SPEC = load_spec()
 
 
-def spec_with(deadlines: WebSocketDeadlines = SHORT, **changes: Any) -> Spec:
-    """The bundled spec with the /ws contract's deadlines (and other fields) replaced."""
-    ws = dataclasses.replace(_SPEC.websockets[0], deadlines=deadlines, **changes)
-    return dataclasses.replace(_SPEC, websockets=(ws,))
+def spec_with(deadlines: WebSocketDeadlines = SHORT, *, base: Spec = _SPEC, **changes: Any) -> Spec:
+    """``base`` (the bundled spec) with the /ws contract's deadlines and other fields replaced."""
+    ws = dataclasses.replace(base.websockets[0], deadlines=deadlines, **changes)
+    return dataclasses.replace(base, websockets=(ws,))
 
 
 def make_ctx(

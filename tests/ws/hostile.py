@@ -2,8 +2,8 @@
 
 A real server library would refuse to misbehave (no 100 MB frames, no invalid
 UTF-8, no close code 1005), so these write the bytes themselves. Each server
-runs one behaviour per connection; every connection task is cancelled and
-every transport aborted when the block ends.
+runs one behaviour per connection; when the block ends every connection task
+is cancelled and every transport still open is aborted.
 """
 
 from __future__ import annotations
@@ -114,10 +114,24 @@ class Peer:
                 return
 
     def abort(self) -> None:
-        self.writer.transport.abort()
+        abort_transport(self.writer)
 
 
 Behaviour = Callable[[Peer], Awaitable[None]]
+
+
+def abort_transport(writer: asyncio.StreamWriter) -> None:
+    """Drop the connection now, unless an earlier ``close()`` already ended it.
+
+    A ``close()`` with bytes still buffered completes later, from the write
+    callback, which clears the transport's loop without counting the connection
+    as lost; an ``abort()`` after that raises ``AttributeError: 'NoneType' object
+    has no attribute 'call_soon'`` (CPython's selector transport). A closing
+    transport with nothing left to write is finished, or about to be.
+    """
+    transport = writer.transport
+    if not transport.is_closing() or transport.get_write_buffer_size():
+        transport.abort()
 
 
 @contextlib.asynccontextmanager
@@ -125,28 +139,43 @@ async def hostile_server(behaviour: Behaviour) -> AsyncIterator[str]:
     """Serve ``behaviour`` on 127.0.0.1; yields the base URL (``http://127.0.0.1:PORT``)."""
     tasks: set[asyncio.Task[None]] = set()
     writers: list[asyncio.StreamWriter] = []
+    stopping = False
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
         task = asyncio.current_task()
         assert task is not None
         tasks.add(task)
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await behaviour(Peer(reader, writer))
-        # The server ends the TCP connection after its behaviour, as RFC 6455 §7.1.1 asks.
-        writer.close()
+        try:
+            if not stopping:
+                with contextlib.suppress(Exception):
+                    await behaviour(Peer(reader, writer))
+        finally:
+            tasks.discard(task)
+            if stopping:
+                abort_transport(writer)
+            else:
+                # The server ends the TCP connection after its behaviour (RFC 6455 §7.1.1);
+                # with bytes still buffered (the 100 MB frame's last chunk) this completes later.
+                writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        stopping = True
         server.close()
         for writer in writers:
-            writer.transport.abort()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            abort_transport(writer)
+        # A connection accepted just before the close starts its task later: it sees
+        # ``stopping`` and aborts at once, and this loop waits for it too.
+        await asyncio.sleep(0)
+        while tasks:
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1):
                 await server.wait_closed()

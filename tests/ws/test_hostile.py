@@ -181,3 +181,25 @@ def test_a_carrier_the_server_ignores_fails_the_control_and_blocks_only_its_rows
     assert results["auth/subprotocol/alg-none"].outcome is Outcome.INCONCLUSIVE
     assert "positive control failed (subprotocol)" in results["auth/subprotocol/alg-none"].reason
     assert results["auth/header/alg-none"].outcome is Outcome.FAILED  # this server checks nothing
+
+
+async def _spill(peer: hostile.Peer) -> None:
+    # More than the kernel takes at once: the behaviour ends with bytes still buffered.
+    peer.writer.write(b"x" * (16 << 20))
+
+
+def test_teardown_after_a_buffered_close_that_completed_is_clean() -> None:
+    """The 100 MB frame's rare teardown crash, made certain: the server's close() waits for
+    its buffer, the write callback then ends the transport, and the block's teardown must
+    not abort it again ('NoneType' object has no attribute 'call_soon')."""
+
+    async def main() -> int:
+        async with hostile.hostile_server(_spill) as url:
+            port = int(url.rsplit(":", 1)[1])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            received = len(await reader.read())
+            writer.close()
+            await writer.wait_closed()
+        return received
+
+    assert asyncio.run(main()) == 16 << 20
