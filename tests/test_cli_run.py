@@ -286,3 +286,18 @@ def test_planted_tokens_never_leave_the_process_in_a_full_failing_run(
     for output in (done.stdout, done.stderr, xml):
         for secret in forms:
             assert secret not in output
+
+
+def test_a_spec_with_only_stream_routes_is_checked(tmp_path: Path) -> None:
+    """A team whose API is SSE only still gets every stream contract judged."""
+    import yaml
+
+    document = yaml.safe_load((Path(__file__).parents[1] / "openapi.yaml").read_text())
+    streams = ("/api/chat/stream", "/api/agents/stream")
+    document["paths"] = {p: item for p, item in document["paths"].items() if p in streams}
+    spec = tmp_path / "sse-only.yaml"
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    done = chatcontract("run", "--spec", str(spec), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "11 contracts: 11 passed" in done.stdout
+    assert "POST /api/agents/stream resumes after Last-Event-ID" in done.stdout

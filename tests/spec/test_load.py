@@ -106,3 +106,39 @@ def test_load_spec_raises_spec_error_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_spec(bad)
     assert info.value.lines() == [f"{bad}: /paths/~1x/get/responses: GET /x documents no responses"]
+
+
+def test_a_spec_loads_from_a_url_and_from_a_dict() -> None:
+    """Specs served by the API itself (or built in code) load like files."""
+    import http.server
+    import threading
+
+    text = (ROOT / "openapi.yaml").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/openapi.yaml" else 404)
+            self.end_headers()
+            if self.path == "/openapi.yaml":
+                self.wfile.write(text)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        from_url = load_spec(url + "/openapi.yaml")
+        with pytest.raises(SpecError) as missing:
+            load_spec(url + "/nope.yaml")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert [op.label for op in from_url.operations] == [op.label for op in SPEC.operations]
+    assert missing.value.lines() == [f"{url}/nope.yaml: /: cannot fetch the spec: HTTP 404"]
+    from_dict = load_spec(dict(SPEC.document))
+    assert from_dict.source == "<dict>"
+    assert from_dict.sequences == SPEC.sequences
