@@ -21,7 +21,6 @@ from openapi_spec_validator.validation import (
 )
 
 from chatcontract.spec.build import (
-    HTTP_METHODS,
     SSE_MEDIA_TYPE,
     _const_of,
     _sse_item_schema,
@@ -144,7 +143,7 @@ def _check_operations(document: Mapping[str, JSON]) -> Iterator[Problem]:
 
 def _stream_event_types(document: Mapping[str, JSON]) -> Iterator[Problem | set[str]]:
     sequences = ((document.get("components") or {}).get("x-sequences")) or {}
-    for _path, method, pointer, op in iter_operations(document):
+    for _path, _method, pointer, op in iter_operations(document):
         responses = {str(k): inline(document, v) for k, v in (op.get("responses") or {}).items()}
         sse = _sse_item_schema(responses)
         settings = op.get("x-stream")
@@ -177,7 +176,6 @@ def _stream_event_types(document: Mapping[str, JSON]) -> Iterator[Problem | set[
             yield join(where, "itemSchema"), f"cannot derive event types: {exc}"
             continue
         yield set(events)
-        del method
 
 
 def _check_websocket(document: Mapping[str, JSON]) -> Iterator[Problem | set[str]]:
@@ -286,6 +284,3 @@ def _check_inlinable(document: Mapping[str, JSON], problems: list[Problem]) -> N
                 inline(document, op["x-websocket"])
             except RefCycleError as exc:
                 problems.append((join(pointer, "x-websocket"), f"recursive $ref: {exc}"))
-
-
-_ = HTTP_METHODS
