@@ -216,12 +216,11 @@ async def _execute(
 ) -> tuple[list[ContractResult], float]:
     import time
 
-    from chatcontract.rest.budget import run_budget
     from chatcontract.rest.http import ensure_reachable
     from chatcontract.runner import run_contracts
 
     started = time.monotonic()
-    run_budget(ctx)  # the time budget starts now, for every category
+    ctx.services.start(ctx.settings)  # the time budget starts now, for every category
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
     click.echo(header)
     results = await run_contracts(ctx, selected)
@@ -319,8 +318,8 @@ def run(
     from dataclasses import replace
 
     from chatcontract.auth import credentials_from_env
+    from chatcontract.budget import parse_rate_limit
     from chatcontract.redact import Redactor
-    from chatcontract.rest.budget import parse_rate_limit
     from chatcontract.spec import load_spec
 
     if rate_limit is not None:

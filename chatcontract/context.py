@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from chatcontract.budget import Pacer, RunBudget
 from chatcontract.redact import Redactor
 from chatcontract.spec import Spec
 
 __all__ = [
-    "POSITIVE_CONTROL_KEY",
     "CredentialVerdict",
     "Credentials",
     "RunContext",
+    "RunServices",
     "RunSettings",
     "shared_positive_control",
 ]
-
-POSITIVE_CONTROL_KEY = "rest.positive_control"
-"""``ctx.cache`` key of the run's positive control (written by the ``rest`` package)."""
 
 
 @runtime_checkable
@@ -81,6 +80,46 @@ class RunSettings:
     tiers: frozenset[str] = frozenset({"P1", "P2"})
 
 
+class RunServices:
+    """What every category of one run shares, typed: one budget, one pace, one positive control.
+
+    Created with the context; the time budget starts when the run starts
+    (:meth:`start`), so spec loading and server start-up are not charged to it.
+    """
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.budget = RunBudget(settings.request_budget, settings.time_budget)
+        self.pacer = Pacer(settings.rate_limit)
+        self._control: CredentialVerdict | None = None
+        self._control_lock: asyncio.Lock | None = None
+
+    def start(self, settings: RunSettings) -> None:
+        """Restart the clock of the time budget: the run begins now."""
+        self.budget = RunBudget(settings.request_budget, settings.time_budget)
+
+    @property
+    def control(self) -> CredentialVerdict | None:
+        """The positive control, once someone has run it."""
+        return self._control
+
+    @control.setter
+    def control(self, verdict: CredentialVerdict) -> None:
+        """A control decided elsewhere (another process, a test): nobody runs it again."""
+        self._control = verdict
+
+    async def positive_control(
+        self, compute: Callable[[], Awaitable[CredentialVerdict]]
+    ) -> CredentialVerdict:
+        """The run's one positive control: ``compute`` runs at most once per run."""
+        if self._control is None:
+            if self._control_lock is None:
+                self._control_lock = asyncio.Lock()
+            async with self._control_lock:
+                if self._control is None:
+                    self._control = await compute()
+        return self._control
+
+
 @dataclass(slots=True)
 class RunContext:
     """Shared by every category of one run."""
@@ -90,8 +129,13 @@ class RunContext:
     credentials: Credentials
     settings: RunSettings = field(default_factory=RunSettings)
     redactor: Redactor = field(default_factory=Redactor)
+    services: RunServices = field(init=False)
+    """Budget, pacing and the positive control, shared by every category (typed)."""
     cache: dict[str, Any] = field(default_factory=dict)
-    """Per-run memo shared across categories (positive controls, created resources)."""
+    """A category's own per-run memo; nothing crosses categories through it."""
+
+    def __post_init__(self) -> None:
+        self.services = RunServices(self.settings)
 
     @property
     def ws_base_url(self) -> str:
@@ -105,5 +149,4 @@ class RunContext:
 
 def shared_positive_control(ctx: RunContext) -> CredentialVerdict | None:
     """The positive control another category already ran, if any."""
-    found = ctx.cache.get(POSITIVE_CONTROL_KEY)
-    return found if isinstance(found, CredentialVerdict) else None
+    return ctx.services.control

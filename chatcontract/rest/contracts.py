@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 
 from chatcontract.context import RunContext
 from chatcontract.report.model import ContractResult
-from chatcontract.rest.budget import run_budget
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.engine import EnginePlan, Recording, run_engine
 from chatcontract.rest.http import ensure_reachable
@@ -60,7 +59,7 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
     if not ops:
         return
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
-    budget = run_budget(ctx)
+    budget = ctx.services.budget
     control = await positive_control(ctx)
     user = ctx.credentials.users[0]
     refused = control.accepted is False and control.accepts(user) is not True

@@ -8,9 +8,9 @@ nobody could attribute. When the control fails, dependent contracts are
 INCONCLUSIVE with reason ``credentials rejected: <status>``: never passed,
 never failed.
 
-The verdict is computed once per run and kept in
-``ctx.cache["rest.positive_control"]`` as a :class:`PositiveControl`, so the
-SSE and WebSocket checkers read the same answer.
+The verdict is computed once per run by whichever category asks first and
+kept in the run's services (``ctx.services.control``), so the REST, SSE and
+WebSocket checkers read the same answer.
 """
 
 from __future__ import annotations
@@ -19,23 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chatcontract.auth import TokenRequestError
-from chatcontract.context import POSITIVE_CONTROL_KEY, RunContext
+from chatcontract.context import CredentialVerdict, RunContext
 from chatcontract.report.model import Outcome
-from chatcontract.rest.budget import run_budget
 from chatcontract.rest.http import fetch, new_client
 from chatcontract.rest.samples import operation_parameters
 from chatcontract.spec import Operation
 
 __all__ = [
-    "POSITIVE_CONTROL_KEY",
     "PositiveControl",
     "control_operations",
     "positive_control",
 ]
-
-# The key lives in context.py so the sse and ws packages can read the verdict
-# through the CredentialVerdict protocol without importing this package.
-"""``ctx.cache`` key; the value is a :class:`PositiveControl`."""
 
 _REJECTED = (401, 403)
 
@@ -89,14 +83,9 @@ def control_operations(
     ]
 
 
-async def positive_control(ctx: RunContext) -> PositiveControl:
-    """The run's positive control, computed on first call and cached."""
-    found = ctx.cache.get(POSITIVE_CONTROL_KEY)
-    if isinstance(found, PositiveControl):
-        return found
-    control = await _run_control(ctx)
-    ctx.cache[POSITIVE_CONTROL_KEY] = control
-    return control
+async def positive_control(ctx: RunContext) -> CredentialVerdict:
+    """The run's positive control, computed on first call (by whichever category asks first)."""
+    return await ctx.services.positive_control(lambda: _run_control(ctx))
 
 
 async def _run_control(ctx: RunContext) -> PositiveControl:
@@ -111,7 +100,7 @@ async def _run_control(ctx: RunContext) -> PositiveControl:
     statuses: dict[str, int | None] = {}
     undecided: list[str] = []
     asked: str | None = None
-    budget = run_budget(ctx)
+    budget = ctx.services.budget
     deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
     async with new_client(ctx) as client:
         for user in ctx.credentials.users:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatcontract.rest.budget import RunBudget
+from chatcontract.budget import RunBudget
 
 __all__ = [
     "EnginePlan",

@@ -35,11 +35,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from chatcontract.auth import TokenRequestError
-from chatcontract.context import RunContext
+from chatcontract.budget import RunBudget
+from chatcontract.context import CredentialVerdict, RunContext
 from chatcontract.errors import TargetUnreachable
 from chatcontract.report.model import ContractResult, Finding, Outcome
-from chatcontract.rest.budget import Pacer, RunBudget, run_budget
-from chatcontract.rest.control import PositiveControl, positive_control
+from chatcontract.rest.control import positive_control
 from chatcontract.rest.fingerprint import (
     MAX_BODY,
     Answer,
@@ -118,7 +118,7 @@ class _Inventory:
         self.deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
         self.prints: dict[Key, list[Fingerprint]] = {}
         self.known: dict[str, Any] = {}
-        self.pacer = Pacer(ctx.settings.rate_limit)
+        self.pacer = ctx.services.pacer
         self.identifiers = {
             link.parameter for op in ctx.spec.operations for link in operation_links(ctx.spec, op)
         }
@@ -249,7 +249,7 @@ class _Inventory:
 def _result(
     op: Operation,
     checked: _Checked,
-    control: PositiveControl,
+    control: CredentialVerdict,
     base_url: str,
     duration: float,
 ) -> ContractResult:
@@ -310,7 +310,7 @@ async def run_inventory(ctx: RunContext) -> AsyncIterator[ContractResult]:
     if not ops:
         return
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
-    budget = run_budget(ctx)
+    budget = ctx.services.budget
     control = await positive_control(ctx)
     token = await _token(ctx)
     producers = [op.operation_id for op in ops if operation_links(ctx.spec, op)]

@@ -35,9 +35,9 @@ from typing import Any
 import httpx
 
 from chatcontract.auth import TokenRequestError
+from chatcontract.budget import RunBudget
 from chatcontract.context import CredentialVerdict, RunContext, shared_positive_control
 from chatcontract.report.model import ContractResult, Finding, Outcome
-from chatcontract.rest.budget import Pacer, RunBudget, run_budget
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.fingerprint import Answer
 from chatcontract.rest.http import curl_command, fetch, new_client
@@ -231,7 +231,7 @@ class _Session:
         self.client = client
         self.budget = budget
         self.tokens = tokens
-        self.pacer = Pacer(ctx.settings.rate_limit)
+        self.pacer = ctx.services.pacer
         self.deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
 
     async def send(self, user: str, sample: Sample) -> Answer | str:
@@ -448,7 +448,7 @@ async def isolation_results(ctx: RunContext, ops: Collection[Operation]) -> list
     verdict = await _verdict(ctx)
     if verdict.accepted is False or False in (verdict.accepts(owner), verdict.accepts(peer)):
         return _all(producers, Outcome.INCONCLUSIVE, verdict.reason or "credentials rejected")
-    budget = run_budget(ctx)
+    budget = ctx.services.budget
     if budget.exhausted:
         return _all(producers, Outcome.INCONCLUSIVE, budget.reason() or "budget exhausted")
     tokens: dict[str, str] = {}

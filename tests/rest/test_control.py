@@ -6,7 +6,7 @@ import asyncio
 
 from chatcontract.reference.testing import ReferenceFactory
 from chatcontract.report.model import Outcome
-from chatcontract.rest.control import POSITIVE_CONTROL_KEY, PositiveControl, positive_control
+from chatcontract.rest.control import PositiveControl, positive_control
 
 from .helpers import by_outcome, context, run, spec
 
@@ -21,7 +21,7 @@ def test_valid_credentials_pass_the_control_for_every_user(reference_factory: Re
     assert control.outcome is Outcome.PASSED
     assert control.operation == "GET /api/agents"
     assert dict(control.statuses) == {"alice": 200, "bob": 200}
-    assert ctx.cache[POSITIVE_CONTROL_KEY] is control
+    assert ctx.services.control is control
 
 
 def test_tokens_the_api_rejects_make_the_control_fail_with_the_status(

@@ -8,7 +8,6 @@ import time
 from chatcontract.redact import Redactor
 from chatcontract.reference.testing import ReferenceFactory
 from chatcontract.report.model import Outcome
-from chatcontract.rest.budget import run_budget
 from chatcontract.rest.results import repro_command
 
 from .helpers import by_outcome, context, run, spec
@@ -63,7 +62,7 @@ def test_the_request_budget_stops_new_work_and_nothing_untested_passes(
     ctx = context(server.url, max_examples=5, request_budget=80)
     results = run(ctx, "rest")
     # schemathesis finishes the operation it is on; the overshoot is bounded by that.
-    assert run_budget(ctx).spent < 80 + 200
+    assert ctx.services.budget.spent < 80 + 200
     untested = [r for r in results if r.outcome is Outcome.INCONCLUSIVE]
     assert untested
     assert all(r.reason.startswith("request budget exhausted") for r in untested)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from chatcontract.context import POSITIVE_CONTROL_KEY as REST_CONTROL_KEY
 from chatcontract.context import RunContext, RunSettings
 from chatcontract.errors import TargetUnreachable
 from chatcontract.reference.config import ServerConfig
@@ -59,11 +58,12 @@ def run_category(
     base_url: str,
     credentials: Tokens,
     options: SSEOptions = FAST,
-    cache: dict[str, Any] | None = None,
+    control: PositiveControl | None = None,
 ) -> dict[str, ContractResult]:
     ctx = RunContext(spec=SPEC, base_url=base_url, credentials=credentials)
     ctx.cache[OPTIONS_KEY] = options
-    ctx.cache.update(cache or {})
+    if control is not None:
+        ctx.services.control = control
 
     async def collect() -> dict[str, ContractResult]:
         return {result.id: result async for result in sse_contracts(ctx)}
@@ -227,7 +227,7 @@ def test_rejected_credentials_make_results_inconclusive(reference: Any) -> None:
 def test_rest_positive_control_decides_without_an_extra_request(reference: Any) -> None:
     server = reference()
     rejected = PositiveControl(False, "credentials rejected: 401", statuses={"alice": 401})
-    results = run_category(server.url, Tokens(None), cache={REST_CONTROL_KEY: rejected})
+    results = run_category(server.url, Tokens(None), control=rejected)
     reason = results[f"{CHAT}/events"].reason
     assert reason == (
         "credentials rejected: POST /api/chat/stream answered 401; the token was rejected by "
@@ -260,13 +260,13 @@ def test_the_rest_positive_control_object_is_understood_per_user() -> None:
     control = PositiveControl(
         True, operation="GET /api/agents", statuses={"alice": 200, "bob": 200}
     )
-    results = run_category_on(hostile.status(403, b"{}"), cache={REST_CONTROL_KEY: control})
+    results = run_category_on(hostile.status(403, b"{}"), control=control)
     assert failures(results[f"{AGENTS}/events"]) == [
         "POST /api/agents/stream answered 403 to a token that the REST positive control "
         "accepts: the stream route rejects valid credentials"
     ]
     rejected = PositiveControl(False, "credentials rejected: 401", statuses={"alice": 401})
-    results = run_category_on(hostile.status(401, b"{}"), cache={REST_CONTROL_KEY: rejected})
+    results = run_category_on(hostile.status(401, b"{}"), control=rejected)
     assert results[f"{AGENTS}/events"].outcome is Outcome.INCONCLUSIVE
 
 

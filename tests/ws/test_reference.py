@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from chatcontract.context import POSITIVE_CONTROL_KEY
 from chatcontract.reference.server import running_reference
 from chatcontract.report.model import ContractResult, Outcome
 from chatcontract.rest.control import PositiveControl
@@ -178,7 +177,7 @@ def test_staging_2025_09_is_credentials_rejected_not_a_pass_or_a_failure() -> No
     row still holds; everything that needs a working token is inconclusive, never passed."""
     with running_reference(faults=frozenset({"staging-2025-09"})) as server:
         ctx = reference_ctx(server)
-        ctx.cache[POSITIVE_CONTROL_KEY] = PositiveControl(
+        ctx.services.control = PositiveControl(
             True, operation="GET /api/agents", statuses={"alice": 200, "bob": 200}
         )
         results = run_websocket(ctx)

@@ -1,7 +1,8 @@
 """How much a run may send: a request budget, a time budget and optional pacing.
 
-One :class:`RunBudget` per run lives in ``ctx.cache[BUDGET_KEY]``, so every
-category spends from the same account. It is thread-safe because schemathesis
+One :class:`RunBudget` and one :class:`Pacer` per run live in the run's
+services (``ctx.services``), so every category spends from the same account
+and keeps the same pace. It is thread-safe because schemathesis
 spends from it on its own worker threads.
 """
 
@@ -13,19 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from chatcontract.context import RunContext
 from chatcontract.errors import ConfigError
 
 __all__ = [
-    "BUDGET_KEY",
     "Pacer",
     "RunBudget",
     "parse_rate_limit",
-    "run_budget",
 ]
-
-BUDGET_KEY = "run.budget"
-"""``ctx.cache`` key of the run's :class:`RunBudget` (created on first use)."""
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -91,16 +86,6 @@ class RunBudget:
         if self.deadline is not None and self._clock() >= self.deadline:
             return f"time budget exhausted ({self.deadline - self.started:g} s)"
         return None
-
-
-def run_budget(ctx: RunContext) -> RunBudget:
-    """The run's budget, created from ``ctx.settings`` on first use (the run's start)."""
-    found = ctx.cache.get(BUDGET_KEY)
-    if isinstance(found, RunBudget):
-        return found
-    budget = RunBudget(ctx.settings.request_budget, ctx.settings.time_budget)
-    ctx.cache[BUDGET_KEY] = budget
-    return budget
 
 
 class Pacer:
