@@ -20,22 +20,57 @@ event loop for a currently valid token. Caching is left to the credentials
 schemathesis is synchronous, so :func:`run_engine` blocks; the ``rest``
 category runs it with :func:`asyncio.to_thread` so the event loop (and an
 embedded reference server on it) stays free.
+
+Every request schemathesis sends has a total deadline (connect + status line
++ headers + whole body), enforced by :class:`DeadlineAdapter` on the sessions
+its engine builds: ``requests`` only has per-read timeouts, which a server
+trickling one byte a second never trips. A cut response is a finding of the
+operation (check ``transport``: ``the response took longer than N s (...)``);
+a reply that is not HTTP, a reset, a 101 to a plain request are findings too,
+named by :func:`chatcontract.transport.classify`, never "Network Error".
+
+Nothing is written to the working directory: schemathesis' cache and the
+example database are off (a run is replayed from its seed, not from earlier
+runs) and hypothesis' own files (its constants cache, Unicode tables) go to
+the run's cache folder (:func:`chatcontract.transport.hypothesis_home`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from chatcontract.budget import RunBudget
+from chatcontract.transport import (
+    Deadline,
+    FailureKind,
+    TransportFailure,
+    cache_folder,
+    caused_by,
+    classify,
+    hypothesis_home,
+)
 
 __all__ = [
+    "DeadlineAdapter",
     "EnginePlan",
     "RecordedFailure",
     "Recording",
+    "ResponseTooSlow",
+    "SwitchedProtocols",
+    "bounded_session",
     "run_engine",
 ]
 
@@ -56,6 +91,11 @@ class EnginePlan:
     seed: int = 0
     max_examples: int = 25
     request_timeout: float = 15.0
+    """Per read (schemathesis' ``request-timeout``)."""
+    request_deadline: float | None = None
+    """Seconds one whole request may take, connect to last body byte (None: ``request_timeout``)."""
+    cache_dir: Path | None = None
+    """Where hypothesis may keep state (None: :func:`chatcontract.transport.cache_folder`)."""
     rate_limit: str | None = None
     workers: int = 1
     stop: threading.Event = field(default_factory=threading.Event)
@@ -95,6 +135,267 @@ class Recording:
     elapsed: float = 0.0
     completed: bool = False
     """schemathesis ran every phase to the end."""
+
+
+# -- a total deadline on every request schemathesis sends ---------------------------------
+
+
+class ResponseTooSlow(requests.exceptions.Timeout):
+    """The deadline passed before the whole response arrived; ``failure`` says how far it got."""
+
+    def __init__(self, failure: TransportFailure, request: requests.PreparedRequest) -> None:
+        super().__init__(failure.line(), request=request)
+        self.failure = failure
+
+
+class SwitchedProtocols(requests.exceptions.ConnectionError):
+    """101 Switching Protocols to a request that asked for no upgrade."""
+
+    def __init__(self, failure: TransportFailure, request: requests.PreparedRequest) -> None:
+        super().__init__(failure.line(), request=request)
+        self.failure = failure
+
+
+class _Watch:
+    """One request's wall-clock bound: at the deadline the socket in use is shut down.
+
+    urllib3 and http.client have per-operation socket timeouts only, which a server
+    trickling one byte at a time never trips, and a blocked read cannot be interrupted
+    from outside except by shutting its socket down. So a timer thread does exactly
+    that; the blocked read returns at once and the adapter reports the cut.
+    """
+
+    _current: ClassVar[threading.local] = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = Deadline(seconds)
+        self.fired = False
+        self.cut = False
+        """The socket was shut down: whatever was read after that is truncated."""
+        self._connection: HTTPConnection | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._timer = threading.Thread(target=self._run, name="chatcontract-deadline", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._current.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done.set()
+        self._current.watch = None
+
+    @classmethod
+    def attach(cls, connection: HTTPConnection) -> None:
+        """``connection`` carries the current request of this thread (if it is watched)."""
+        watch: _Watch | None = getattr(cls._current, "watch", None)
+        if watch is not None:
+            watch._connection = connection
+
+    def _run(self) -> None:
+        if self._done.wait(self.deadline.seconds):
+            return
+        self.fired = True
+        while True:
+            with self._lock:
+                if self._done.is_set():
+                    return
+                sock = getattr(self._connection, "sock", None)
+                if sock is not None:
+                    self.cut = True
+                    with contextlib.suppress(OSError):
+                        # The plain socket's shutdown, also under TLS: it wakes the reader.
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    return
+            # Still connecting (bounded by the connect timeout): look again shortly.
+            if self._done.wait(0.05):
+                return
+
+
+class _WatchedConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _Watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedTLSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _Watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedTLSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedTLSConnection
+
+
+def _is_event_stream(response: requests.Response) -> bool:
+    return response.headers.get("Content-Type", "").lower().startswith("text/event-stream")
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A requests transport adapter whose every exchange ends by a wall-clock deadline.
+
+    Connect, status line, headers and the whole body must arrive within
+    ``seconds``; past it the connection is cut and :class:`ResponseTooSlow`
+    raised, carrying how far the response got. An event stream is left to its
+    reader (schemathesis bounds it by total time) once its headers are in.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__()
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        # urllib3's documented extension point: pools (and so connections) of our classes.
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedTLSPool}
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        if isinstance(timeout, int | float):
+            timeout = min(float(timeout), self.seconds)
+        with _Watch(self.seconds) as watch:
+            response: requests.Response | None = None
+            try:
+                response = super().send(
+                    request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+                )
+                if watch.cut:
+                    # http.client ends the headers at EOF: these were cut short, not complete.
+                    response.close()
+                    response = None
+                    raise ResponseTooSlow(self._cut(None, watch, None), request)
+                if response.status_code == 101 and "upgrade" not in request.headers:
+                    response.close()  # and its connection: it speaks another protocol now
+                    failure = TransportFailure.switched(watch.deadline.elapsed())
+                    raise SwitchedProtocols(failure, request)
+                if not stream or not _is_event_stream(response):
+                    # What the caller would read next, read here inside the deadline.
+                    response.content  # noqa: B018
+            except (SwitchedProtocols, ResponseTooSlow):
+                raise
+            except (requests.RequestException, OSError) as exc:
+                if watch.fired:
+                    raise ResponseTooSlow(self._cut(response, watch, exc), request) from exc
+                if isinstance(exc, requests.ReadTimeout) and isinstance(timeout, float):
+                    # Silence for the whole per-read timeout: no answer, just sooner.
+                    failure = self._cut(response, watch, exc, silence=timeout)
+                    raise ResponseTooSlow(failure, request) from exc
+                raise
+        if watch.cut:
+            # The read "ended" because the deadline shut the socket: it is truncated.
+            cut = self._cut(response, watch, None)
+            if response is not None:
+                response.close()
+            raise ResponseTooSlow(cut, request)
+        return response
+
+    def _cut(
+        self,
+        response: requests.Response | None,
+        watch: _Watch,
+        exc: BaseException | None,
+        silence: float | None = None,
+    ) -> TransportFailure:
+        elapsed = watch.deadline.elapsed()
+        if response is None:
+            # http.client read an empty status line: not one byte had come.
+            nothing = exc is not None and caused_by(exc, http.client.RemoteDisconnected)
+            if silence is not None or nothing:
+                limit = self.seconds if silence is None else silence
+                detail = f"no answer within {limit:g} s (waited {elapsed:.2f} s)"
+                return TransportFailure(FailureKind.NO_ANSWER, detail, elapsed)
+            detail = (
+                f"the response took longer than {self.seconds:g} s "
+                "(its status line and headers were still incomplete)"
+            )
+            return TransportFailure(FailureKind.TOO_SLOW, detail, elapsed)
+        body = response.raw.tell() if response.raw is not None else 0
+        got = f"{response.status_code} and its headers, then {body} bytes of the body received"
+        if silence is not None:
+            detail = f"the response stalled for {silence:g} s ({got})"
+        else:
+            detail = f"the response took longer than {self.seconds:g} s ({got})"
+        return TransportFailure(FailureKind.TOO_SLOW, detail, elapsed, body)
+
+
+def bounded_session(session: requests.Session, seconds: float) -> requests.Session:
+    """``session`` with :class:`DeadlineAdapter` for http(s) and no proxy or netrc from the
+    environment (as for every client of the run, see :mod:`chatcontract.transport`)."""
+    session.trust_env = False
+    for prefix in ("http://", "https://"):
+        previous = session.adapters.get(prefix)
+        if isinstance(previous, DeadlineAdapter) and previous.seconds == seconds:
+            continue
+        session.mount(prefix, DeadlineAdapter(seconds))
+        if previous is not None:
+            previous.close()
+    return session
+
+
+_ROUTE_FAILURES = frozenset(
+    {FailureKind.NOT_HTTP, FailureKind.SWITCHED, FailureKind.RESET, FailureKind.CLOSED}
+)
+_SESSIONS_LOCK = threading.Lock()
+_DEADLINES: dict[int, float] = {}
+"""``id(schemathesis config)`` -> seconds, for the engine runs in progress."""
+
+
+@contextlib.contextmanager
+def _bounded_sessions(config: Any, seconds: float) -> Iterator[None]:
+    """Every requests session schemathesis' engine builds for ``config`` gets the deadline.
+
+    schemathesis 4.32 builds all of them (its probes', each worker's) in
+    ``schemathesis.engine.context.make_session`` and offers no hook to mount a
+    transport adapter on them. So that one function is wrapped, once per
+    process; the wrapper leaves sessions of any other config (another
+    schemathesis user in this process) exactly as they were.
+    """
+    from schemathesis.engine import context as engine_context
+
+    with _SESSIONS_LOCK:
+        original = engine_context.make_session
+        if not getattr(original, "chatcontract_bounded", False):
+
+            def make_session(config: Any, *, operation: Any = None) -> requests.Session:
+                session: requests.Session = original(config, operation=operation)
+                seconds = _DEADLINES.get(id(config))
+                return session if seconds is None else bounded_session(session, seconds)
+
+            make_session.chatcontract_bounded = True  # type: ignore[attr-defined]
+            engine_context.make_session = make_session
+        _DEADLINES[id(config)] = seconds
+    try:
+        yield
+    finally:
+        with _SESSIONS_LOCK:
+            _DEADLINES.pop(id(config), None)
+
+
+def _transport_failure(error: BaseException) -> TransportFailure | None:
+    """Our verdict on a request schemathesis could not complete, or None if it is not one."""
+    if isinstance(error, ResponseTooSlow | SwitchedProtocols):
+        return error.failure
+    if not isinstance(error, requests.RequestException):
+        return None
+    failure = classify(error, elapsed=None, limit=0.0)
+    # Refused or unresolved: the target went away, which schemathesis reports itself.
+    return failure if failure.kind in _ROUTE_FAILURES else None
 
 
 def _plain(value: Any) -> Any:
@@ -168,6 +469,25 @@ class _Collector:
                 )
         return found
 
+    def _transport(self, label: str, failure: TransportFailure, code_sample: str) -> None:
+        """A request to ``label`` got no usable answer: a finding, once per kind."""
+        seen = self._seen.setdefault((False, label), set())
+        if ("transport", failure.kind) in seen:
+            return
+        seen.add(("transport", failure.kind))
+        self.rec.failures.setdefault(label, []).append(
+            RecordedFailure(
+                check="transport",
+                operation=label,
+                title="",
+                message=failure.detail,
+                code_sample=code_sample,
+                severity="",
+                code=failure.code,
+            )
+        )
+        self.rec.tested.add(label)
+
     def handle(self, event: Any) -> None:
         from schemathesis.engine import Status, events
         from schemathesis.engine.run import PhaseName
@@ -197,6 +517,10 @@ class _Collector:
             for failure in self._failures(event.recorder, label):
                 rec.failures.setdefault(failure.operation, []).append(failure)
         elif isinstance(event, events.NonFatalError):
+            cut = _transport_failure(event.value)
+            if cut is not None and event.related_to_operation:
+                self._transport(event.label, cut, event.info.code_sample or "")
+                return
             message = f"{event.info.title}: {event.info.message}".strip()
             if event.related_to_operation:
                 rec.errors.setdefault(event.label, []).append(message)
@@ -236,6 +560,11 @@ def _stop_reason(plan: EnginePlan) -> str | None:
 
 def run_engine(plan: EnginePlan) -> Recording:
     """Run every schemathesis phase over the planned operations; blocks until done."""
+    with hypothesis_home(cache_folder(plan.cache_dir)):
+        return _run(plan)
+
+
+def _run(plan: EnginePlan) -> Recording:
     import schemathesis
     from schemathesis.engine import from_schema
 
@@ -243,6 +572,7 @@ def run_engine(plan: EnginePlan) -> Recording:
     recording = Recording()
     loaded = schemathesis.openapi.from_dict(_plain(plan.document), config=_config(plan))
     schema = loaded.include(operation_id=list(plan.operation_ids))
+    deadline = plan.request_deadline or plan.request_timeout
     if plan.token is not None and plan.protected_ids:
         get_token = plan.token
 
@@ -277,11 +607,12 @@ def run_engine(plan: EnginePlan) -> Recording:
     schema.hook("after_call")(counted)
     schema.hook("after_network_error")(counted)
     collector = _Collector(recording)
-    events = from_schema(schema).execute()
-    stream.append(events)
-    for event in events:
-        collector.handle(event)
-        stop_if_spent()
+    with _bounded_sessions(schema.config, deadline):
+        events = from_schema(schema).execute()
+        stream.append(events)
+        for event in events:
+            collector.handle(event)
+            stop_if_spent()
     if recording.completed:
         # The budget ran out with the last request, after the work was done: nothing was cut.
         recording.stopped = None
