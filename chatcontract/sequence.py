@@ -24,6 +24,12 @@ Rules, each violation naming the ``rule`` it broke:
     ``consistent``: every governed event has the same value at the pointer.
     ``request``: that value equals the request's value at ``request_pointer``
     when the request has one, else it must be consistent.
+
+An event is named by its *kind* when the contract refines its type
+(``kinds``: ``status`` whose ``/content/execution_state`` is ``busy`` is
+``status-busy``), so every rule can tell two frames of one type apart;
+:func:`event_kind` and :func:`message_type` are the pure extraction both
+transports use.
 """
 
 from __future__ import annotations
@@ -33,9 +39,16 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
 
-from chatcontract.spec.model import SequenceContract
+from chatcontract.spec.model import EventKind, SequenceContract
 
-__all__ = ["RULES", "SequenceChecker", "SequenceViolation", "lookup_pointer"]
+__all__ = [
+    "RULES",
+    "SequenceChecker",
+    "SequenceViolation",
+    "event_kind",
+    "lookup_pointer",
+    "message_type",
+]
 
 RULES: Final = frozenset(
     {
@@ -95,6 +108,33 @@ def lookup_pointer(document: Any, pointer: str, default: Any = None) -> Any:
     """The value at a JSON pointer (RFC 6901) in ``document``, or ``default``."""
     found = _resolve(document, _tokens(pointer))
     return default if found is _MISSING else found
+
+
+def message_type(value: Any, discriminator: str) -> str | None:
+    """A message's type: the string at ``discriminator``, a top-level property name
+    (``type``) or a JSON pointer (``/header/msg_type``); ``None`` when there is none."""
+    if not isinstance(value, dict):
+        return None
+    if discriminator.startswith("/"):
+        found = _resolve(value, _tokens(discriminator))
+    else:
+        found = value.get(discriminator)
+    return found if isinstance(found, str) else None
+
+
+def event_kind(kinds: Sequence[EventKind], event_type: str, event: Any) -> str:
+    """The name rules know ``event`` by: the first kind of its type whose every
+    ``where`` holds, else its type."""
+    for kind in kinds:
+        if kind.type == event_type and all(
+            _same(_resolve(event, _tokens(pointer)), value) for pointer, value in kind.where
+        ):
+            return kind.name
+    return event_type
+
+
+def _same(found: Any, value: Any) -> bool:
+    return found is not _MISSING and found == value and type(found) is type(value)
 
 
 def _show(value: Any) -> str:
@@ -174,6 +214,7 @@ class SequenceChecker:
         "_fast_expected",
         "_finished",
         "_first",
+        "_kinds",
         "_max_violations",
         "_pairs",
         "_plans",
@@ -190,6 +231,7 @@ class SequenceChecker:
         max_violations: int = 100,
     ) -> None:
         self._contract = contract
+        self._kinds = contract.kinds
         self._first = frozenset(contract.first)
         after: dict[str, list[tuple[str, ...]]] = {}
         for rule in contract.order:
@@ -258,12 +300,19 @@ class SequenceChecker:
         return self._count
 
     def feed(
-        self, event_type: str, event: Mapping[str, Any], index: int
+        self, event_type: str, event: Mapping[str, Any] | None, index: int
     ) -> list[SequenceViolation]:
         """Check one event; types outside ``contract.events`` are ignored.
 
+        ``event`` is ``None`` for an event that carries no JSON (a ``[DONE]``
+        sentinel, a block without data): it counts for every rule but the
+        correlations, which it has nothing to show for.
+
         Returns the violations this event caused (empty when it kept every rule).
+        An event of a type the contract refines is judged as its kind (:func:`event_kind`).
         """
+        if self._kinds:
+            event_type = event_kind(self._kinds, event_type, event)
         plan = self._plans.get(event_type)
         if plan is None:
             return []
@@ -295,7 +344,7 @@ class SequenceChecker:
                 name = self._contract.name
                 text = f"the first {name} event must be {_either(self._contract.first)}"
                 self._add("first", index, event_type, text)
-        if not same:
+        if not same and event is not None:
             self._correlate_all(event, index, event_type)
         if plan.rules:
             for after in plan.after:
@@ -417,7 +466,7 @@ class SequenceChecker:
             self._add("correlation", index, event_type, text)
 
     def _open(
-        self, state: _PairState, event: Mapping[str, Any], index: int, event_type: str
+        self, state: _PairState, event: Mapping[str, Any] | None, index: int, event_type: str
     ) -> None:
         key = _resolve(event, state.tokens)
         # null is no key; bool keys would collide with 1/0 in the pending map.
@@ -439,7 +488,7 @@ class SequenceChecker:
         self._add("pair", index, event_type, text)
 
     def _close(
-        self, state: _PairState, event: Mapping[str, Any], index: int, event_type: str
+        self, state: _PairState, event: Mapping[str, Any] | None, index: int, event_type: str
     ) -> None:
         key = _resolve(event, state.tokens)
         # null is no key; bool keys would collide with 1/0 in the pending map.

@@ -9,10 +9,14 @@ from typing import Any
 
 from chatcontract.errors import SpecError
 from chatcontract.spec.build import build_spec
-from chatcontract.spec.lint import Problem, lint_document
+from chatcontract.spec.lint import Diagnostic, Problem, diagnose_document
 from chatcontract.spec.model import (
+    Channel,
     Correlation,
+    EventKind,
+    EventShape,
     Flow,
+    FlowCorrelation,
     Operation,
     OrderRule,
     Pair,
@@ -29,8 +33,13 @@ from chatcontract.spec.model import (
 from chatcontract.spec.source import read_document
 
 __all__ = [
+    "Channel",
     "Correlation",
+    "Diagnostic",
+    "EventKind",
+    "EventShape",
     "Flow",
+    "FlowCorrelation",
     "Operation",
     "OrderRule",
     "Pair",
@@ -45,6 +54,7 @@ __all__ = [
     "WebSocketDeadlines",
     "WebSocketLimits",
     "bundled_spec_path",
+    "diagnose",
     "lint",
     "load_spec",
 ]
@@ -55,23 +65,40 @@ def bundled_spec_path() -> Path:
     return Path(str(resources.files("chatcontract").joinpath("data", "openapi.yaml")))
 
 
-def lint(source: str | Path | Mapping[str, Any]) -> tuple[str, list[Problem]]:
-    """Return ``(where, problems)``; a syntax error is one problem at ``line N, column M``."""
+def diagnose(source: str | Path | Mapping[str, Any]) -> tuple[str, list[Diagnostic]]:
+    """Return ``(where, diagnostics)``: every error, then every warning.
+
+    A syntax error is one error at ``line N, column M``. Warnings say what could
+    not be derived from a valid spec (and which contracts will be skipped); print
+    each with :meth:`Diagnostic.line` and fail only on errors.
+    """
     try:
         where, document = read_document(source)
     except SpecError as exc:
-        return exc.where, list(exc.problems)
-    return where, lint_document(document)
+        return exc.where, [Diagnostic(pointer, message) for pointer, message in exc.problems]
+    return where, diagnose_document(document)
+
+
+def lint(source: str | Path | Mapping[str, Any]) -> tuple[str, list[Problem]]:
+    """Return ``(where, errors)``; a syntax error is one problem at ``line N, column M``.
+
+    Warnings are left out (see :func:`diagnose`).
+    """
+    where, found = diagnose(source)
+    return where, [(d.pointer, d.message) for d in found if d.severity == "error"]
 
 
 def load_spec(source: str | Path | Mapping[str, Any] | None = None) -> Spec:
     """Load, validate and model a spec; ``None`` loads the bundled chat API contract.
 
-    Raises :class:`SpecError` carrying every problem when the spec is unusable.
+    Raises :class:`SpecError` carrying every error when the spec is unusable; the
+    warnings of a usable spec are kept in :attr:`Spec.warnings`.
     """
     where, document = read_document(bundled_spec_path() if source is None else source)
-    problems = lint_document(document)
+    found = diagnose_document(document)
+    problems = [(d.pointer, d.message) for d in found if d.severity == "error"]
     if problems:
         pointer, message = problems[0]
         raise SpecError(where, pointer, message, tuple(problems))
-    return build_spec(where, document)
+    warnings = tuple((d.pointer, d.message) for d in found if d.severity == "warning")
+    return build_spec(where, document, warnings)

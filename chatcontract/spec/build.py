@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from typing import Any
 
 from chatcontract.spec.model import (
+    Channel,
     Correlation,
+    EventKind,
     Flow,
+    FlowCorrelation,
     Operation,
     OperationKind,
     OrderRule,
@@ -17,23 +20,32 @@ from chatcontract.spec.model import (
     Spec,
     StreamContract,
     StreamDeadlines,
+    Tier,
     TokenCarrier,
     WebSocketContract,
     WebSocketDeadlines,
     WebSocketLimits,
 )
-from chatcontract.spec.refs import inline, join
+from chatcontract.spec.refs import deref, inline, inline_or_deref, join
+from chatcontract.spec.streams import (
+    SSE_MEDIA_TYPE,
+    StreamDerivation,
+    derive_stream,
+    message_discriminator,
+    unjudgeable_sequences,
+)
 
 __all__ = [
+    "DEFAULT_TIER",
     "HTTP_METHODS",
     "SSE_MEDIA_TYPE",
     "build_spec",
-    "extract_event_schemas",
     "iter_operations",
 ]
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "query")
-SSE_MEDIA_TYPE = "text/event-stream"
+DEFAULT_TIER: Tier = "P1"
+"""The tier of an operation without ``x-tier``: a spec'd route holds unless it says otherwise."""
 JSON = Any
 
 
@@ -46,7 +58,7 @@ def iter_operations(
         return
     for path, item in paths.items():
         if isinstance(item, dict) and isinstance(item.get("$ref"), str):
-            item = inline(document, item)
+            item = deref(document, item)
         if not isinstance(item, dict):
             continue
         for method in HTTP_METHODS:
@@ -57,84 +69,8 @@ def iter_operations(
 
 def _responses(document: Mapping[str, JSON], op: Mapping[str, JSON]) -> dict[str, JSON]:
     raw = op.get("responses") or {}
-    return {str(code): inline(document, resp) for code, resp in raw.items()}
-
-
-def _sse_item_schema(responses: Mapping[str, JSON]) -> tuple[int, JSON] | None:
-    for code, response in responses.items():
-        if not (code.isdigit() and code.startswith("2")) or not isinstance(response, dict):
-            continue
-        media = (response.get("content") or {}).get(SSE_MEDIA_TYPE)
-        if media is not None:
-            return int(code), media.get("itemSchema") if isinstance(media, dict) else None
-    return None
-
-
-def _const_of(schema: JSON, prop: str) -> str | None:
-    """The single value ``schema`` allows for ``prop`` (const or one-item enum), via allOf."""
-    if not isinstance(schema, dict):
-        return None
-    spec = (schema.get("properties") or {}).get(prop)
-    if isinstance(spec, dict):
-        if isinstance(spec.get("const"), str):
-            return cast(str, spec["const"])
-        enum = spec.get("enum")
-        if isinstance(enum, list) and len(enum) == 1 and isinstance(enum[0], str):
-            return enum[0]
-    for part in schema.get("allOf") or ():
-        found = _const_of(part, prop)
-        if found is not None:
-            return found
-    return None
-
-
-def _branches(schema: JSON) -> list[JSON]:
-    if isinstance(schema, dict):
-        for key in ("oneOf", "anyOf"):
-            if isinstance(schema.get(key), list):
-                return list(schema[key])
-    return [schema]
-
-
-def _data_schema(item: JSON) -> JSON | None:
-    data = (item.get("properties") or {}).get("data") if isinstance(item, dict) else None
-    if isinstance(data, dict):
-        return data.get("contentSchema", data)
-    return None
-
-
-def extract_event_schemas(
-    item_schema: JSON, event_type_from: str | None, discriminator: str
-) -> tuple[str, dict[str, JSON]]:
-    """Return ``(mode, {event type: schema of the decoded data})`` for an inlined itemSchema.
-
-    ``mode`` is ``event`` when the SSE ``event`` field names the type, ``data``
-    when a property inside the JSON data does. Raises ``ValueError`` naming what
-    is missing when no event type can be derived.
-    """
-    if event_type_from is None:
-        has_event_const = any(_const_of(b, "event") for b in _branches(item_schema))
-        event_type_from = "event" if has_event_const else "data"
-    schemas: dict[str, JSON] = {}
-    if event_type_from == "event":
-        for branch in _branches(item_schema):
-            name = _const_of(branch, "event")
-            data = _data_schema(branch)
-            if name is None or data is None:
-                raise ValueError("an itemSchema branch has no const `event` and `data` schema")
-            schemas[name] = data
-        return "event", schemas
-    content = _data_schema(item_schema)
-    if content is None:
-        raise ValueError("itemSchema has no `data` property (contentSchema) to discriminate")
-    for branch in _branches(content):
-        name = _const_of(branch, discriminator)
-        if name is None:
-            raise ValueError(
-                f"a data schema branch does not fix its `{discriminator}` property to one value"
-            )
-        schemas[name] = branch
-    return "data", schemas
+    found = {str(code): deref(document, resp) for code, resp in raw.items()}
+    return {code: resp if isinstance(resp, dict) else {} for code, resp in found.items()}
 
 
 def _seconds(raw: Mapping[str, JSON], key: str, default: float) -> float:
@@ -155,6 +91,10 @@ def _sequence(name: str, raw: Mapping[str, JSON]) -> SequenceContract:
             Correlation(c["pointer"], c["source"], c.get("request-pointer"))
             for c in raw.get("correlate", ())
         ),
+        kinds=tuple(
+            EventKind(name, k["type"], tuple((k.get("where") or {}).items()))
+            for name, k in (raw.get("kinds") or {}).items()
+        ),
     )
 
 
@@ -166,6 +106,33 @@ def _carrier(raw: Mapping[str, JSON]) -> TokenCarrier:
         protocol=raw.get("protocol"),
         token_prefix=raw.get("token-prefix", ""),
         encoding=raw.get("encoding", "plain"),
+        type=raw.get("type"),
+        pointer=raw.get("pointer"),
+    )
+
+
+def _reaction(raw: Mapping[str, JSON]) -> Reaction:
+    return Reaction(
+        error_code=raw.get("error-code"),
+        close_code=raw.get("close-code"),
+        ignored=bool(raw.get("ignored", False)),
+        dropped=raw.get("dropped", "forbidden"),
+    )
+
+
+def _flow(raw: Mapping[str, JSON]) -> Flow:
+    correlate = raw.get("correlate")
+    channel = raw.get("channel")
+    return Flow(
+        name=raw["name"],
+        send=raw["send"],
+        example=raw.get("example"),
+        needs_thread=bool(raw.get("needs-thread", False)),
+        expect_first=raw.get("expect-first"),
+        expect_sequence=raw.get("expect-sequence"),
+        correlate=FlowCorrelation(correlate["sent"], correlate["received"]) if correlate else None,
+        channel=Channel(channel["pointer"], channel["value"]) if channel else None,
+        unsolicited=tuple(raw.get("unsolicited", ())),
     )
 
 
@@ -178,21 +145,8 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
     limits = ws.get("limits") or {}
     heartbeat = ws.get("heartbeat") or {}
     deadlines = ws.get("deadlines") or {}
-    reactions = {
-        kind: Reaction(error_code=r.get("error-code"), close_code=r.get("close-code"))
-        for kind, r in (ws.get("on-invalid-input") or {}).items()
-    }
-    flows = tuple(
-        Flow(
-            name=f["name"],
-            send=f["send"],
-            example=f.get("example"),
-            needs_thread=bool(f.get("needs-thread", False)),
-            expect_first=f.get("expect-first"),
-            expect_sequence=f.get("expect-sequence"),
-        )
-        for f in ws.get("flows", ())
-    )
+    reactions = {kind: _reaction(r) for kind, r in (ws.get("on-invalid-input") or {}).items()}
+    flows = tuple(_flow(f) for f in ws.get("flows", ()))
     return WebSocketContract(
         operation=op,
         carriers=tuple(_carrier(c) for c in auth["carriers"]),
@@ -205,7 +159,7 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
         origin_allowlist=tuple(origin["allow"]) if origin else None,
         origin_rejection_status=origin.get("rejection-status", 403) if origin else None,
         welcome_type=(ws.get("welcome") or {}).get("type"),
-        discriminator=messages.get("discriminator", "type"),
+        discriminator=message_discriminator(messages),
         client_schemas=dict(messages["client"]),
         server_schemas=dict(messages["server"]),
         flows=flows,
@@ -217,6 +171,9 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
         heartbeat_interval=heartbeat.get("interval-seconds"),
         heartbeat_ping=heartbeat.get("ping"),
         heartbeat_pong=heartbeat.get("pong"),
+        heartbeat_kind=heartbeat.get("kind", "message"),
+        heartbeat_pong_expected=bool(heartbeat.get("pong-expected", False)),
+        unique=tuple(messages.get("unique", ())),
         on_invalid_input=reactions,
         deadlines=WebSocketDeadlines(
             handshake=_seconds(deadlines, "handshake-seconds", 5.0),
@@ -228,7 +185,7 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
 
 
 def _request_example(document: Mapping[str, JSON], op: Mapping[str, JSON]) -> JSON | None:
-    body = inline(document, op.get("requestBody") or {})
+    body = inline_or_deref(document, op.get("requestBody") or {})
     for media in (body.get("content") or {}).values():
         if not isinstance(media, dict):
             continue
@@ -243,74 +200,103 @@ def _request_example(document: Mapping[str, JSON], op: Mapping[str, JSON]) -> JS
     return None
 
 
+def _json_schema(body: Mapping[str, JSON]) -> Mapping[str, JSON] | None:
+    """The schema of an (inlined) request body's JSON content, if it has one."""
+    for media, content in (body.get("content") or {}).items():
+        if (media == "application/json" or media.endswith("+json")) and isinstance(content, dict):
+            schema = content.get("schema")
+            if isinstance(schema, dict):
+                return schema
+    return None
+
+
 def _sequence_names(raw: JSON) -> tuple[str, ...]:
     if isinstance(raw, str):
         return (raw,)
     return tuple(raw or ())
 
 
-def build_spec(where: str, document: Mapping[str, JSON]) -> Spec:
-    """Build the model from a document that already passed :func:`lint_document`."""
+def _stream(
+    op: Operation,
+    raw: Mapping[str, JSON],
+    derived: StreamDerivation,
+    sequences: Mapping[str, SequenceContract],
+) -> StreamContract:
+    settings = raw.get("x-stream") or {}
+    deadlines = settings.get("deadlines") or {}
+    names = tuple(n for n in _sequence_names(raw.get("x-sequence")) if n in sequences)
+    skipped = unjudgeable_sequences(
+        derived, names, {name: sequences[name].events for name in names}
+    )
+    dropped = {name for name, _ in skipped}
+    return StreamContract(
+        operation=op,
+        item_schema=derived.item_schema,
+        event_type_from=derived.type_from,
+        discriminator=derived.discriminator,
+        kinds=dict(derived.kinds),
+        sequences=tuple(n for n in names if n not in dropped),
+        deadlines=StreamDeadlines(
+            connect=_seconds(deadlines, "connect-seconds", 5.0),
+            first_event=_seconds(deadlines, "first-event-seconds", 10.0),
+            idle=_seconds(deadlines, "idle-seconds", 30.0),
+            total=_seconds(deadlines, "total-seconds", 120.0),
+        ),
+        heartbeat_seconds=settings.get("heartbeat-seconds"),
+        max_events=int(settings.get("max-events", 10_000)),
+        resume_header=(settings.get("resume") or {}).get("header"),
+        success_status=derived.status,
+        sentinels=dict(derived.sentinels),
+        fallback=derived.fallback,
+        skipped_sequences=tuple(skipped),
+    )
+
+
+def build_spec(
+    where: str, document: Mapping[str, JSON], warnings: tuple[tuple[str, str], ...] = ()
+) -> Spec:
+    """Build the model from a document that already passed :func:`lint_document`.
+
+    ``warnings`` are lint's ``(pointer, message)`` warnings, kept on the model.
+    """
+    components = document.get("components") or {}
+    sequences = {
+        name: _sequence(name, raw) for name, raw in (components.get("x-sequences") or {}).items()
+    }
     default_security = document.get("security", [])
     operations: list[Operation] = []
     streams: list[StreamContract] = []
     websockets: list[WebSocketContract] = []
     for path, method, pointer, raw in iter_operations(document):
         responses = _responses(document, raw)
-        sse = _sse_item_schema(responses)
-        kind: OperationKind = "websocket" if "x-websocket" in raw else "stream" if sse else "rest"
-        body = inline(document, raw.get("requestBody") or {})
+        label = f"{method.upper()} {path}"
+        derived = None if "x-websocket" in raw else derive_stream(document, raw, pointer, label)
+        kind: OperationKind = (
+            "websocket" if "x-websocket" in raw else "stream" if derived else "rest"
+        )
+        body = inline_or_deref(document, raw.get("requestBody") or {})
         security = raw.get("security", default_security)
         op = Operation(
             operation_id=raw.get("operationId") or f"{method}_{path}",
             method=method.upper(),
             path=path,
-            tier=raw.get("x-tier", "P2"),
+            tier=raw.get("x-tier", DEFAULT_TIER),
+            tier_source="spec" if "x-tier" in raw else "default",
             kind=kind,
             pointer=pointer,
             security=tuple(tuple(alt) for alt in security or ()),
             request_media_types=tuple(body.get("content") or ()),
             request_body_required=bool(body.get("required", False)),
             request_example=_request_example(document, raw),
+            request_schema=_json_schema(body),
             responses={code: tuple(r.get("content") or ()) for code, r in responses.items()},
             tags=tuple(raw.get("tags", ())),
         )
         operations.append(op)
         if kind == "websocket":
             websockets.append(_websocket(document, op, raw["x-websocket"]))
-        elif sse is not None:
-            status, item_raw = sse
-            settings = raw.get("x-stream") or {}
-            item = inline(document, item_raw)
-            discriminator = settings.get("discriminator", "type")
-            mode, events = extract_event_schemas(
-                item, settings.get("event-type-from"), discriminator
-            )
-            deadlines = settings.get("deadlines") or {}
-            streams.append(
-                StreamContract(
-                    operation=op,
-                    item_schema=item,
-                    event_type_from="event" if mode == "event" else "data",
-                    discriminator=discriminator,
-                    event_schemas=events,
-                    sequences=_sequence_names(raw.get("x-sequence")),
-                    deadlines=StreamDeadlines(
-                        connect=_seconds(deadlines, "connect-seconds", 5.0),
-                        first_event=_seconds(deadlines, "first-event-seconds", 10.0),
-                        idle=_seconds(deadlines, "idle-seconds", 30.0),
-                        total=_seconds(deadlines, "total-seconds", 120.0),
-                    ),
-                    heartbeat_seconds=settings.get("heartbeat-seconds"),
-                    max_events=int(settings.get("max-events", 10_000)),
-                    resume_header=(settings.get("resume") or {}).get("header"),
-                    success_status=status,
-                )
-            )
-    components = document.get("components") or {}
-    sequences = {
-        name: _sequence(name, raw) for name, raw in (components.get("x-sequences") or {}).items()
-    }
+        elif derived is not None:
+            streams.append(_stream(op, raw, derived, sequences))
     schemes = {
         name: inline(document, scheme)
         for name, scheme in (components.get("securitySchemes") or {}).items()
@@ -334,4 +320,5 @@ def build_spec(where: str, document: Mapping[str, JSON]) -> Spec:
         sequences=sequences,
         token_url=token_url,
         security_schemes=schemes,
+        warnings=warnings,
     )

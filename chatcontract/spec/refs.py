@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["escape", "find_refs", "inline", "join", "resolve_pointer"]
+__all__ = [
+    "RefCycleError",
+    "deref",
+    "escape",
+    "find_refs",
+    "inline",
+    "inline_or_deref",
+    "join",
+    "resolve_pointer",
+]
 
 
 def escape(token: str) -> str:
@@ -86,3 +95,35 @@ def inline(document: Any, node: Any, _stack: tuple[str, ...] = ()) -> Any:
     if isinstance(node, list):
         return [inline(document, value, _stack) for value in node]
     return node
+
+
+_MAX_REF_HOPS = 32
+
+
+def deref(document: Any, node: Any) -> Any:
+    """``node`` with only its own ``$ref`` chain followed (siblings merged over the target).
+
+    Unlike :func:`inline` it never walks into the result, so recursive schemas are
+    fine; a dangling or endless chain gives ``{}``.
+    """
+    for _ in range(_MAX_REF_HOPS):
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            return node
+        try:
+            target = resolve_pointer(document, ref[1:])
+        except LookupError:
+            return {}
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**target, **siblings} if siblings and isinstance(target, dict) else target
+    return {}
+
+
+def inline_or_deref(document: Any, node: Any) -> Any:
+    """``node`` inlined, or only its top ``$ref`` followed when it holds recursive schemas."""
+    try:
+        return inline(document, node)
+    except RefCycleError:
+        return deref(document, node)

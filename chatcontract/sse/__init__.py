@@ -9,6 +9,7 @@ from chatcontract.sse.parser import (
     SSEComment,
     SSEEvent,
     SSEParser,
+    SSEUndispatched,
 )
 from chatcontract.sse.session import SSEOptions
 from chatcontract.sse.stream import read_stream
@@ -21,6 +22,7 @@ __all__ = [
     "SSEEvent",
     "SSEOptions",
     "SSEParser",
+    "SSEUndispatched",
     "compile_stream",
     "read_stream",
 ]

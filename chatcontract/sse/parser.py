@@ -12,6 +12,12 @@ browser would quietly tolerate:
 It also ignores ``retry`` values above 2**63 - 1 milliseconds, which no server
 means and which would otherwise cost a huge integer conversion.
 
+Blocks the rules drop without dispatching are still reported, as
+:class:`SSEUndispatched`: a block that names an event but has no ``data`` line
+(servers send ``event: end`` that way), and an event the end of the stream cut
+off before its blank line. A browser's EventSource never sees either, but the
+wire carries them, and a checker must be able to say both things.
+
 Feed it bytes with :meth:`SSEParser.receive_data` and :meth:`SSEParser.receive_eof`,
 collect items with :meth:`SSEParser.events_received`. Misbehaving peers never make
 it raise: the first violation is recorded and all later input is discarded.
@@ -23,7 +29,7 @@ import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from chatcontract.errors import ChatContractError, ConfigError
 
@@ -34,6 +40,7 @@ __all__ = [
     "SSEComment",
     "SSEEvent",
     "SSEParser",
+    "SSEUndispatched",
 ]
 
 #: Every code :attr:`ParserViolation.code` can take.
@@ -78,6 +85,23 @@ class SSEEvent:
     """Whether this block carried an explicit ``event`` field."""
     index: int
     """1-based count of dispatched events."""
+
+
+@dataclass(frozen=True, slots=True)
+class SSEUndispatched:
+    """A block the WHATWG rules drop: EventSource never dispatches it, the wire carries it."""
+
+    event: str
+    """Its event type; ``"message"`` when it had no (or an empty) ``event`` field."""
+    data: str
+    """Its complete ``data`` lines joined with ``"\\n"`` (empty for a ``no-data`` block)."""
+    id: str | None
+    """The last event ID buffer when the block ended."""
+    retry: int | None
+    has_event_field: bool
+    reason: Literal["no-data", "unterminated"]
+    """``no-data``: a blank line ended a block with an ``event`` field but no ``data``
+    line; ``unterminated``: the stream ended inside a block (no blank line after it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +165,7 @@ class SSEParser:
         # an earlier chunk, so its complete blocks may take the fast path.
         self._fast_chars = min(limits.max_line_bytes, limits.max_event_bytes) // 4
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self._outbox: list[SSEEvent | SSEComment] = []
+        self._outbox: list[SSEEvent | SSEComment | SSEUndispatched] = []
         self._violation: ParserViolation | None = None
         self._eof = False
         self._bytes_received = 0
@@ -191,7 +215,7 @@ class SSEParser:
         """Every byte fed in, including bytes discarded after a violation."""
         return self._bytes_received
 
-    def events_received(self) -> list[SSEEvent | SSEComment]:
+    def events_received(self) -> list[SSEEvent | SSEComment | SSEUndispatched]:
         """Return the items parsed since the previous call, in stream order."""
         items, self._outbox = self._outbox, []
         return items
@@ -222,7 +246,11 @@ class SSEParser:
         self._feed(text)
 
     def receive_eof(self) -> None:
-        """Signal the end of the body. An unterminated last event is dropped, per spec."""
+        """Signal the end of the body.
+
+        An unterminated last event is not dispatched, per spec; it is reported as an
+        :class:`SSEUndispatched` (``unterminated``) instead.
+        """
         if self._eof:
             return
         self._eof = True
@@ -231,8 +259,35 @@ class SSEParser:
                 self._decoder.decode(b"", final=True)
             except UnicodeDecodeError as exc:
                 self._decode_failed(exc)
+        if self._violation is None:
+            self._unterminated()
         self._pending = []
         self._data = []
+
+    def _unterminated(self) -> None:
+        """Report the block the end of the stream cut off, partial last line included."""
+        data = list(self._data)
+        event_type = self._event_type
+        has_event = self._has_event
+        line = "".join(self._pending)
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if line and not line.startswith(":"):
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event_type, has_event = value, True
+        if data or has_event:
+            self._outbox.append(
+                SSEUndispatched(
+                    event_type or "message",
+                    "\n".join(data),
+                    self._id_buffer,
+                    self._retry,
+                    has_event,
+                    "unterminated",
+                )
+            )
 
     def _decode_failed(self, exc: UnicodeDecodeError) -> None:
         # The spec decodes with replacement characters, but a server sending
@@ -399,6 +454,12 @@ class SSEParser:
                     emit(event)
                     data = []
                     data_bytes = 0
+                elif has_event:
+                    emit(
+                        SSEUndispatched(
+                            event_type or "message", "", id_buffer, retry, True, "no-data"
+                        )
+                    )
                 event_type = ""
                 has_event = False
                 retry = None

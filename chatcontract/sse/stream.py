@@ -9,6 +9,11 @@ the server sends after the end of the run are still judged. Every
 read is bounded (``asyncio.timeout`` per read, a total deadline, and the
 parser's size limits), so an endless, stalled, trickling or huge stream ends
 with a finding instead of a hang or a memory blow-up.
+
+Blocks a browser's EventSource never dispatches (no ``data`` line, or cut off
+by the end of the body) are what the wire says all the same: each kind is one
+warning, and a block without data whose type the spec declares without data
+is judged as an event (so an ``event: end`` block can end a sequence).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from chatcontract.report.model import Finding, TranscriptEntry
 from chatcontract.spec.model import StreamDeadlines
 from chatcontract.spec.refs import inline, resolve_pointer
 from chatcontract.sse.checker import EVENTS, CompiledStream, EventStreamChecker
-from chatcontract.sse.parser import ParserLimits, SSEComment, SSEEvent, SSEParser
+from chatcontract.sse.parser import (
+    ParserLimits,
+    SSEComment,
+    SSEEvent,
+    SSEParser,
+    SSEUndispatched,
+)
 
 __all__ = [
     "CUT_SHORT",
@@ -130,8 +141,9 @@ class ReceivedEvent:
     type: str | None
     id: str | None
     offset: float
-    event: SSEEvent | None
-    """The parsed event; dropped (``None``) once a run keeps more than 16 MiB of data."""
+    event: SSEEvent | SSEUndispatched | None
+    """The parsed event (a block without data the spec declares is an SSEUndispatched);
+    dropped (``None``) once a run keeps more than 16 MiB of data."""
     data: Any
     """The decoded data, ``None`` if it was not JSON or was dropped."""
 
@@ -324,6 +336,7 @@ class _Reader:
         self.grace_at: float | None = None
         self.last_item: float | None = None
         self.kept_bytes = 0
+        self.undispatched_noted: set[str] = set()
 
     async def read(self, *, check_cache: bool, unreachable_raises: bool) -> None:
         response = await self._send(unreachable_raises)
@@ -480,7 +493,7 @@ class _Reader:
         # the contract needs, so it is noted, not failed.
         run.add(EVENTS, f"{self.label}: {what}, after the run had ended", severity="warning")
 
-    def _items(self, items: list[SSEEvent | SSEComment], now: float) -> bool:
+    def _items(self, items: list[SSEEvent | SSEComment | SSEUndispatched], now: float) -> bool:
         """Feed parsed items to the checker; whether reading should stop."""
         run = self.run
         checker = run.checker
@@ -492,7 +505,9 @@ class _Reader:
                 run.comments += 1
                 transcript.add("received", offset, f": {_cut(item.text)}")
                 continue
-            assert isinstance(item, SSEEvent)
+            if type(item) is SSEUndispatched and not self._undispatched(item, offset):
+                continue
+            assert isinstance(item, SSEEvent | SSEUndispatched)
             event_type = checker.feed(item)
             number = checker.events
             keep = self.kept_bytes < _KEPT_DATA_BYTES
@@ -521,6 +536,43 @@ class _Reader:
             if number >= checker.compiled.stream.max_events:
                 return self._max_events(number)
         return False
+
+    def _undispatched(self, block: SSEUndispatched, offset: float) -> bool:
+        """Note a block EventSource never dispatches; whether to judge it as an event."""
+        run = self.run
+        checker = run.checker
+        declared = block.reason == "no-data" and checker.compiled.declares_dataless(block.event)
+        name = checker.name_of(block)
+        shown = f" ({name})" if name else ""
+        if not declared:
+            transcript_text = f"not dispatched{shown}: {_cut(block.data) or 'no data'}"
+            run.transcript.add("received", offset, transcript_text)
+        # One warning per kind of block and stream: the first says it all.
+        kind = "declared" if declared else block.reason
+        if kind in self.undispatched_noted:
+            return declared
+        self.undispatched_noted.add(kind)
+        where = _where(run)
+        if block.reason == "unterminated":
+            message = (
+                f"{self.label}: the stream ended inside an event{shown} {where}: no blank line "
+                "terminated it, so a browser's EventSource never dispatches it; it is not judged "
+                "as an event"
+            )
+        elif declared:
+            message = (
+                f"{self.label}: event #{checker.events + 1}{shown} has no data line: a browser's "
+                f"EventSource never dispatches such a block; the spec declares {block.event} "
+                "without data, so it is judged as sent"
+            )
+        else:
+            message = (
+                f"{self.label}: a block{shown} without a data line {where}: a browser's "
+                "EventSource never dispatches it, so it is not judged as an event (an itemSchema "
+                f"branch for {block.event} without data would declare it)"
+            )
+        run.add(EVENTS, message, severity="warning")
+        return declared
 
     def _max_events(self, number: int) -> bool:
         run = self.run

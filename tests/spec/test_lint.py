@@ -185,26 +185,6 @@ BROKEN: list[tuple[str, Callable[[], str], str, str]] = [
         "unknown sequence 'nope'",
     ),
     (
-        "stream-without-item-schema",
-        _mutate(
-            lambda d: _delete(
-                d,
-                [
-                    "paths",
-                    "/api/agents/stream",
-                    "post",
-                    "responses",
-                    "200",
-                    "content",
-                    "text/event-stream",
-                    "itemSchema",
-                ],
-            )
-        ),
-        "/paths/~1api~1agents~1stream/post/responses/200/content/text~1event-stream",
-        "no itemSchema",
-    ),
-    (
         "stream-bad-event-type-source",
         _mutate(
             lambda d: _set(

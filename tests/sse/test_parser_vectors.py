@@ -17,9 +17,10 @@ from chatcontract.sse.parser import (
     SSEComment,
     SSEEvent,
     SSEParser,
+    SSEUndispatched,
 )
 
-Item = SSEEvent | SSEComment
+Item = SSEEvent | SSEComment | SSEUndispatched
 
 
 def ev(
@@ -32,6 +33,19 @@ def ev(
     index: int = 1,
 ) -> SSEEvent:
     return SSEEvent(event, data, id, retry, has_event_field, index)
+
+
+def dropped(
+    event: str = "message",
+    data: str = "",
+    *,
+    id: str | None = None,
+    retry: int | None = None,
+    has_event_field: bool = True,
+    reason: str = "no-data",
+) -> SSEUndispatched:
+    """A block EventSource never dispatches, as the parser reports it."""
+    return SSEUndispatched(event, data, id, retry, has_event_field, reason)  # type: ignore[arg-type]
 
 
 def parse(
@@ -109,7 +123,15 @@ VECTORS = [
     pytest.param([b"data: a\ndata: b\n\n"], [ev("a\nb")], id="multi-line-data-joined-with-lf"),
     pytest.param([b"data: a\ndata:\n\n"], [ev("a\n")], id="only-one-trailing-newline-is-removed"),
     pytest.param([b"data:\n\n"], [ev("")], id="empty-data-field-dispatches-empty-string"),
-    pytest.param([b"event: x\n\n"], [], id="event-without-data-is-not-dispatched"),
+    pytest.param(
+        [b"event: x\n\n"], [dropped("x")], id="event-without-data-is-reported-not-dispatched"
+    ),
+    pytest.param(
+        [b"id: 4\nretry: 10\nevent: end\n\n"],
+        [dropped("end", id="4", retry=10)],
+        id="dataless-block-keeps-its-id-and-retry",
+    ),
+    pytest.param([b"event:\n\n"], [dropped()], id="dataless-block-with-empty-event-is-message"),
     pytest.param([b"\n\n\n"], [], id="blank-lines-alone-dispatch-nothing"),
     pytest.param(
         [b"event: add\ndata: a\n\n"],
@@ -122,7 +144,9 @@ VECTORS = [
         id="event-type-resets-after-dispatch",
     ),
     pytest.param(
-        [b"event: x\n\ndata: a\n\n"], [ev("a")], id="event-type-resets-after-dataless-block"
+        [b"event: x\n\ndata: a\n\n"],
+        [dropped("x"), ev("a")],
+        id="event-type-resets-after-dataless-block",
     ),
     pytest.param(
         [b"event:\ndata: a\n\n"],
@@ -189,8 +213,23 @@ VECTORS = [
         id="multibyte-utf8-split-at-every-byte",
     ),
     # End of stream.
-    pytest.param([b"data: a\n\ndata: b\n"], [ev("a")], id="unterminated-last-event-dropped-at-eof"),
-    pytest.param([b"data: a\n\ndata: b"], [ev("a")], id="partial-last-line-dropped-at-eof"),
+    pytest.param(
+        [b"data: a\n\ndata: b\n"],
+        [ev("a"), dropped(data="b", has_event_field=False, reason="unterminated")],
+        id="unterminated-last-event-reported-not-dispatched",
+    ),
+    pytest.param(
+        [b"data: a\n\ndata: b"],
+        [ev("a"), dropped(data="b", has_event_field=False, reason="unterminated")],
+        id="partial-last-line-reported-not-dispatched",
+    ),
+    pytest.param(
+        [b"id: 1\nevent: end\ndata: x\ndata: y"],
+        [dropped("end", "x\ny", id="1", reason="unterminated")],
+        id="unterminated-block-keeps-its-fields",
+    ),
+    pytest.param([b"data: a\n\n: ping"], [ev("a")], id="partial-comment-at-eof-is-nothing"),
+    pytest.param([b"data: a\n\nid: 3"], [ev("a")], id="partial-id-line-at-eof-is-nothing"),
     pytest.param([b""], [], id="empty-stream"),
 ]
 
@@ -413,4 +452,5 @@ def test_exports() -> None:
         "SSEComment",
         "SSEEvent",
         "SSEParser",
+        "SSEUndispatched",
     }
