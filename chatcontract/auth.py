@@ -1,17 +1,22 @@
 """Where a run's bearer tokens come from.
 
-Three providers implement :class:`chatcontract.context.Credentials`:
+Four providers implement :class:`chatcontract.context.Credentials`:
 
 * :class:`StaticToken`: one token for one user (a token you already hold);
 * :class:`EnvTokens`: per-user tokens from ``CHATCONTRACT_TOKEN`` and
   ``CHATCONTRACT_TOKEN_<USER>``;
 * :class:`OAuth2ClientCredentials`: real tokens from the spec's OAuth2
   ``tokenUrl`` (RFC 6749 section 4.4), one client per user, refreshed before
-  they expire.
+  they expire;
+* :class:`Anonymous`: no credentials at all, for an API that declares no
+  authentication (its ``token()`` raises :class:`NoCredentialsError`).
 
-:func:`credentials_from_env` picks one. Its defaults match the reference
-server (users ``alice`` and ``bob``, the public test secret
-``reference-secret``), so a run against a served reference needs no setup.
+:func:`credentials_from_env` picks one. An API whose operations are all open
+(no security requirement, or ``security: []``) is checked as :class:`Anonymous`;
+one that requires authentication needs credentials configured, else a
+one-line :class:`ConfigError` names the variables to set. Only the embedded
+reference server (``target_is_reference``) falls back to its built-in users
+``alice`` and ``bob`` and public test secret ``reference-secret``.
 Secrets come only from the environment or a TOML file named by
 ``CHATCONTRACT_CONFIG``, never from command-line flags, which end up in shell
 history and CI logs. Every secret a provider holds or hands out is reported by
@@ -37,25 +42,35 @@ import httpx
 import jwt
 
 from chatcontract.errors import ChatContractError, ConfigError
-from chatcontract.spec import Spec
+from chatcontract.spec import Operation, Spec
 
 __all__ = [
+    "ANONYMOUS_USER",
     "CONFIG_ENV",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_USERS",
+    "NO_AUTH_REASON",
     "TOKEN_ENV",
+    "Anonymous",
     "ClientCredentials",
     "EnvTokens",
+    "NoCredentialsError",
     "OAuth2ClientCredentials",
     "StaticToken",
     "TokenRequestError",
     "credentials_from_env",
+    "no_auth_reason",
+    "requires_credentials",
     "resolve_token_url",
 ]
 
 DEFAULT_USERS: tuple[str, ...] = ("alice", "bob")
 DEFAULT_CLIENT_SECRET = "reference-secret"
-"""The reference server's client secret: public on purpose, it guards a local test double."""
+"""The embedded reference server's client secret: public on purpose, it guards a local test
+double, and is never offered to any other target."""
+ANONYMOUS_USER = "anonymous"
+NO_AUTH_REASON = "the API declares no authentication"
+"""Why a contract that needs credentials is skipped on an open API (or operation)."""
 TOKEN_ENV = "CHATCONTRACT_TOKEN"
 CONFIG_ENV = "CHATCONTRACT_CONFIG"
 _USERS_ENV = "CHATCONTRACT_USERS"
@@ -72,7 +87,7 @@ SecretSink = Callable[[str], None]
 
 
 class TokenRequestError(ChatContractError):
-    """The token endpoint refused or did not answer.
+    """No token could be had: the token endpoint refused or did not answer.
 
     ``status`` is the HTTP status of the refusal, ``None`` when there was no
     answer. The message never contains a secret.
@@ -82,6 +97,24 @@ class TokenRequestError(ChatContractError):
         super().__init__(message)
         self.status = status
         self.user = user
+
+
+class NoCredentialsError(TokenRequestError):
+    """A token was asked of :class:`Anonymous`: the run has no credentials at all.
+
+    A :class:`TokenRequestError`, so code that already copes with a token it
+    cannot get (the inventory, the positive control) copes with this too.
+    """
+
+
+def requires_credentials(spec: Spec) -> bool:
+    """Whether any operation of ``spec`` requires authentication."""
+    return any(not op.is_public for op in spec.operations)
+
+
+def no_auth_reason(op: Operation | None = None) -> str:
+    """The skip reason of a contract that needs credentials ``op`` (or the API) does not take."""
+    return NO_AUTH_REASON if op is None else f"{NO_AUTH_REASON} for {op.label}"
 
 
 def _env_suffix(user: str) -> str:
@@ -199,6 +232,34 @@ class EnvTokens:
     def watch(self, sink: SecretSink) -> None:
         """Call ``sink`` with every secret, now and whenever a new one appears."""
         self._secrets.watch(sink)
+
+
+class Anonymous:
+    """No credentials: the provider of a run against an API that declares no authentication.
+
+    It has one user (``anonymous``) so that code reading ``users[0]`` works;
+    asking it for a token raises :class:`NoCredentialsError`.
+    """
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return (ANONYMOUS_USER,)
+
+    async def token(self, user: str | None = None) -> str:
+        raise NoCredentialsError(
+            "no token: the run has no credentials (the spec declares no authentication); "
+            f"set {TOKEN_ENV} or {_SECRET_ENV} to check protected operations",
+            user=user,
+        )
+
+    def secrets(self) -> Iterable[str]:
+        return []
+
+    def watch(self, sink: SecretSink) -> None:
+        """Nothing to watch: there is never a secret."""
+
+    def __repr__(self) -> str:
+        return "Anonymous()"
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,24 +488,31 @@ def credentials_from_env(
     base_url: str,
     env: Mapping[str, str] | None = None,
     *,
+    target_is_reference: bool = False,
     on_secret: SecretSink | None = None,
     connect_timeout: float = 5.0,
     read_timeout: float = 10.0,
-) -> EnvTokens | OAuth2ClientCredentials:
+) -> EnvTokens | OAuth2ClientCredentials | Anonymous:
     """Choose the credential provider from the environment (and ``CHATCONTRACT_CONFIG``).
 
-    Fixed tokens win: ``CHATCONTRACT_TOKEN`` / ``CHATCONTRACT_TOKEN_<USER>``
-    (or ``[auth.tokens]`` in the config file) give :class:`EnvTokens`.
-    Otherwise OAuth2 client credentials against the spec's ``tokenUrl``
-    (``CHATCONTRACT_OAUTH_TOKEN_URL`` overrides it), for the users in
-    ``CHATCONTRACT_USERS`` (default ``alice,bob``); each user's client id is
-    ``CHATCONTRACT_CLIENT_ID_<USER>`` or the user name, its secret
-    ``CHATCONTRACT_CLIENT_SECRET_<USER>``, else ``CHATCONTRACT_CLIENT_SECRET``,
-    else the reference server's public test secret. Environment variables
+    An API none of whose operations requires authentication gets
+    :class:`Anonymous`, whatever is set. Otherwise fixed tokens win:
+    ``CHATCONTRACT_TOKEN`` / ``CHATCONTRACT_TOKEN_<USER>`` (or ``[auth.tokens]``
+    in the config file) give :class:`EnvTokens`. Then OAuth2 client
+    credentials against the spec's ``tokenUrl`` (``CHATCONTRACT_OAUTH_TOKEN_URL``
+    overrides it), for the users in ``CHATCONTRACT_USERS`` (default
+    ``alice,bob``); each user's client id is ``CHATCONTRACT_CLIENT_ID_<USER>``
+    or the user name, its secret ``CHATCONTRACT_CLIENT_SECRET_<USER>``, else
+    ``CHATCONTRACT_CLIENT_SECRET``. Only with ``target_is_reference`` (the
+    embedded reference server) does a missing secret fall back to the
+    reference's public test secret; for any other target a missing secret is a
+    :class:`ConfigError` naming the variables to set. Environment variables
     override the file. The config file's ``[auth]`` table takes ``users``,
     ``client_secret``, ``token_url``, ``scopes``, ``[auth.tokens]`` (user =
     token) and ``[auth.clients.<user>]`` (``client_id``, ``client_secret``).
     """
+    if not requires_credentials(spec):
+        return Anonymous()
     env = os.environ if env is None else env
     file = _read_config(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else {}
     tokens = EnvTokens.from_env(env, on_secret=on_secret)
@@ -459,8 +527,8 @@ def credentials_from_env(
     token_url = env.get(_TOKEN_URL_ENV) or file.get("token_url") or spec.token_url
     if not isinstance(token_url, str) or not token_url:
         raise ConfigError(
-            "no credentials: the spec declares no OAuth2 tokenUrl; set "
-            f"{TOKEN_ENV} (or {TOKEN_ENV}_<USER>) or {_TOKEN_URL_ENV}"
+            "no credentials: the spec requires authentication and declares no OAuth2 tokenUrl; "
+            f"set {TOKEN_ENV} (or {TOKEN_ENV}_<USER>), or {_TOKEN_URL_ENV} and {_SECRET_ENV}"
         )
     if env.get(_USERS_ENV):
         users = _str_list(env[_USERS_ENV], _USERS_ENV)
@@ -469,17 +537,24 @@ def credentials_from_env(
     else:
         users = list(DEFAULT_USERS)
     scopes = _str_list(env.get(_SCOPES_ENV) or file.get("scopes") or [], "scopes")
-    shared_secret = env.get(_SECRET_ENV) or file.get("client_secret") or DEFAULT_CLIENT_SECRET
+    fallback = DEFAULT_CLIENT_SECRET if target_is_reference else None
+    shared_secret = env.get(_SECRET_ENV) or file.get("client_secret") or fallback
     file_clients = _table(file.get("clients"), "[auth.clients]")
     clients: dict[str, ClientCredentials] = {}
+    missing: list[str] = []
     for user in _check_users(users):
         own = _table(file_clients.get(user), f"[auth.clients.{user}]")
         suffix = _env_suffix(user)
         client_id = env.get(f"{_CLIENT_ID_ENV}_{suffix}") or own.get("client_id") or user
         secret = env.get(f"{_SECRET_ENV}_{suffix}") or own.get("client_secret") or shared_secret
+        if secret is None:
+            missing.append(user)
+            continue
         if not isinstance(client_id, str) or not isinstance(secret, str):
             raise ConfigError(f"[auth.clients.{user}] values must be strings")
         clients[user] = ClientCredentials(client_id, secret)
+    if missing:
+        raise ConfigError(_missing_secrets(missing, clients, token_url))
     return OAuth2ClientCredentials(
         resolve_token_url(token_url, base_url),
         clients,
@@ -487,4 +562,19 @@ def credentials_from_env(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         on_secret=on_secret,
+    )
+
+
+def _missing_secrets(missing: Sequence[str], found: Mapping[str, Any], token_url: str) -> str:
+    """One line: which variables give the users without a client secret one."""
+    if not found:
+        return (
+            "no credentials: the spec requires authentication; set "
+            f"{TOKEN_ENV} (or {TOKEN_ENV}_<USER>), or {_SECRET_ENV} for OAuth2 client "
+            f"credentials against {token_url} (or a {CONFIG_ENV} file)"
+        )
+    wanted = ", ".join(f"{_SECRET_ENV}_{_env_suffix(user)}" for user in missing)
+    return (
+        f"no client secret for {', '.join(missing)}: set {wanted} or {_SECRET_ENV} "
+        f"(users come from {_USERS_ENV})"
     )

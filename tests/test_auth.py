@@ -17,9 +17,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatcontract.auth import (
+    DEFAULT_CLIENT_SECRET,
     DEFAULT_USERS,
+    Anonymous,
     ClientCredentials,
     EnvTokens,
+    NoCredentialsError,
     OAuth2ClientCredentials,
     StaticToken,
     TokenRequestError,
@@ -219,11 +222,37 @@ def test_unusable_token_answers_are_token_errors(
 
 
 def test_defaults_match_the_reference_server(reference: RunningReference) -> None:
-    provider = credentials_from_env(SPEC, reference.url, env={})
+    provider = credentials_from_env(SPEC, reference.url, env={}, target_is_reference=True)
     assert isinstance(provider, OAuth2ClientCredentials)
     assert provider.users == DEFAULT_USERS
     assert provider.token_url == reference.url + "/oauth/token"
     assert asyncio.run(provider.token("bob"))
+
+
+def test_the_reference_secret_is_never_offered_to_another_target() -> None:
+    with pytest.raises(ConfigError) as raised:
+        credentials_from_env(SPEC, "https://staging.example.com", env={})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "CHATCONTRACT_TOKEN" in message
+    assert "CHATCONTRACT_CLIENT_SECRET" in message
+    assert DEFAULT_CLIENT_SECRET not in message
+    # One user configured, one not: the missing one is named with its variable.
+    env = {"CHATCONTRACT_USERS": "ann,ben", "CHATCONTRACT_CLIENT_SECRET_ANN": "ann-secret"}
+    with pytest.raises(ConfigError, match="no client secret for ben: set CHATCONTRACT_CLIENT_"):
+        credentials_from_env(SPEC, "https://staging.example.com", env=env)
+
+
+def test_an_open_api_gets_anonymous_credentials() -> None:
+    operations = tuple(dataclasses.replace(op, security=()) for op in SPEC.operations)
+    open_spec = dataclasses.replace(SPEC, operations=operations)
+    provider = credentials_from_env(open_spec, "http://api", env={"CHATCONTRACT_TOKEN": "t"})
+    assert isinstance(provider, Anonymous)
+    assert isinstance(provider, Credentials)
+    assert provider.users == ("anonymous",)
+    assert list(provider.secrets()) == []
+    with pytest.raises(NoCredentialsError, match="no credentials"):
+        asyncio.run(provider.token())
 
 
 def test_fixed_tokens_from_the_environment_win_over_oauth2() -> None:
@@ -277,7 +306,7 @@ def test_config_file_tokens_and_bad_files(tmp_path: Path) -> None:
 def test_a_spec_without_token_url_needs_tokens() -> None:
     no_oauth = dataclasses.replace(SPEC, token_url=None)
     with pytest.raises(ConfigError, match="CHATCONTRACT_TOKEN"):
-        credentials_from_env(no_oauth, "http://api", env={})
+        credentials_from_env(no_oauth, "http://api", env={}, target_is_reference=True)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,11 @@ never failed.
 The verdict is computed once per run by whichever category asks first and
 kept in the run's services (``ctx.services.control``), so the REST, SSE and
 WebSocket checkers read the same answer.
+
+An API that declares no authentication (or a run without credentials,
+:class:`~chatcontract.auth.Anonymous`) has nothing to control: the verdict is
+undecided (``accepted is None``) with the reason
+:data:`~chatcontract.auth.NO_AUTH_REASON`, and no request is sent.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from chatcontract.auth import TokenRequestError
+from chatcontract.auth import Anonymous, TokenRequestError, no_auth_reason, requires_credentials
 from chatcontract.context import CredentialVerdict, RunContext
 from chatcontract.report.model import Outcome
-from chatcontract.rest.http import fetch, new_client
+from chatcontract.rest.fingerprint import Answer
+from chatcontract.rest.http import exchange, new_client
 from chatcontract.rest.samples import operation_parameters
 from chatcontract.spec import Operation
 
@@ -89,6 +95,14 @@ async def positive_control(ctx: RunContext) -> CredentialVerdict:
 
 
 async def _run_control(ctx: RunContext) -> PositiveControl:
+    if not requires_credentials(ctx.spec):
+        return PositiveControl(None, no_auth_reason())
+    if isinstance(ctx.credentials, Anonymous):
+        # Protected operations, and no credentials to call them with: nothing auth-related
+        # can be judged, and a refusal must never count against the server.
+        return PositiveControl(
+            False, "credentials rejected: the run has no credentials for protected operations"
+        )
     needs = {
         op.operation_id: any(p.required for p in operation_parameters(ctx.spec, op))
         for op in ctx.spec.operations
@@ -113,7 +127,7 @@ async def _run_control(ctx: RunContext) -> PositiveControl:
             statuses[user] = None
             for op in candidates:
                 budget.note()
-                answer = await fetch(
+                answer = await exchange(
                     client,
                     "GET",
                     op.path,
@@ -121,12 +135,13 @@ async def _run_control(ctx: RunContext) -> PositiveControl:
                     headers={"Authorization": f"Bearer {token}"},
                     read_body=False,
                 )
-                status = statuses[user] = None if answer is None else answer.status
+                status = statuses[user] = answer.status if isinstance(answer, Answer) else None
                 if status is not None and (200 <= status < 300 or status in _REJECTED):
                     asked = op.label
                     break
                 # A missing or broken control route says nothing about the token; try the next.
-                undecided.append(f"{op.label} answered {status or 'nothing'}")
+                got = f"answered {status}" if isinstance(answer, Answer) else f"got {answer.line()}"
+                undecided.append(f"{op.label} {got}")
             status = statuses[user]
             if status in _REJECTED:
                 return PositiveControl(

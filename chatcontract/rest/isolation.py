@@ -8,9 +8,10 @@ feeding other operations' path or query parameters from
 *targets*. For each producer:
 
 1. user A (``users[0]``) creates the object from the operation's request
-   example, with a canary nonce in its free-text string fields; a create whose
-   request body takes a linked parameter (``thread_id``) adds a child object
-   (a message) the same way;
+   example (else an instance generated from its schema), with a canary nonce
+   in its free-text string fields; a create whose request body takes a
+   linked parameter (``thread_id``) adds a child object (a message) the same
+   way;
 2. each safe target is read by A first (the object's positive control: if A
    cannot read its own object, the verdict is INCONCLUSIVE), then by user B
    (``users[1]``) with the same parameters. B must get a documented 404 or 403,
@@ -19,6 +20,9 @@ feeding other operations' path or query parameters from
    ever an object this run created), must be refused the same way, and A's
    object must read back unchanged afterwards;
 4. A deletes its object when the spec links a DELETE.
+
+Open targets (no security requirement, or ``security: []``) have no owner:
+they are skipped with the reason, before any credential is asked for.
 
 One result per target: ``rest/isolation/GET /api/threads/{thread_id}``.
 """
@@ -34,7 +38,8 @@ from typing import Any
 
 import httpx
 
-from chatcontract.auth import TokenRequestError
+from chatcontract.auth import TokenRequestError, no_auth_reason
+from chatcontract.bodies import with_marker
 from chatcontract.budget import RunBudget
 from chatcontract.context import CredentialVerdict, RunContext, shared_positive_control
 from chatcontract.report.model import ContractResult, Finding, Outcome
@@ -57,6 +62,8 @@ __all__ = [
     "PEER_TOKEN_VARIABLE",
     "Producer",
     "Target",
+    "isolation_id",
+    "isolation_name",
     "isolation_plan",
     "isolation_results",
     "peer_findings",
@@ -72,7 +79,6 @@ _DENIALS = (404, 403)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _BODY_PREFIX = "$response.body#/"
 _EXCERPT = 300
-_FREE_TEXT_EXCLUDES = ("enum", "const", "format", "pattern")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,15 @@ class Producer:
     targets: tuple[Target, ...]
     children: tuple[Operation, ...] = ()
     """Creates whose request body takes one of the linked parameters (a message in a thread)."""
+
+
+def isolation_id(op: Operation) -> str:
+    return f"{ISOLATION_PREFIX}/{op.label}"
+
+
+def isolation_name(op: Operation) -> str:
+    safe = op.method.upper() in _SAFE_METHODS
+    return f"{op.label} never {'serves' if safe else 'changes'} another user's object"
 
 
 def isolation_plan(spec: Spec, ops: Collection[Operation]) -> list[Producer]:
@@ -138,21 +153,7 @@ def with_canary(
     keep: Collection[str] = (),
 ) -> Any:
     """``body`` with ``canary`` added to each free-text string field whose schema allows it."""
-    if not isinstance(body, dict):
-        return body
-    marked = dict(body)
-    for name, value in body.items():
-        schema = properties.get(name, {})
-        if name in keep or not isinstance(value, str) or schema.get("type") != "string":
-            continue
-        if any(key in schema for key in _FREE_TEXT_EXCLUDES):
-            continue
-        low, high = int(schema.get("minLength", 0)), int(schema.get("maxLength", 1 << 30))
-        for candidate in (f"{value} {canary}", canary):
-            if low <= len(candidate) <= high:
-                marked[name] = candidate
-                break
-    return marked
+    return with_marker(body, {"properties": dict(properties)}, canary, keep=keep)
 
 
 def _expected(op: Operation) -> str:
@@ -207,11 +208,10 @@ def _result(
     found = tuple(findings)
     if outcome is None:
         outcome = Outcome.FAILED if any(f.severity == "failure" for f in found) else Outcome.PASSED
-    safe = op.method.upper() in _SAFE_METHODS
     return ContractResult(
-        id=f"{ISOLATION_PREFIX}/{op.label}",
+        id=isolation_id(op),
         category=CATEGORY,
-        name=f"{op.label} never {'serves' if safe else 'changes'} another user's object",
+        name=isolation_name(op),
         tier=op.tier,
         outcome=outcome,
         findings=found,
@@ -438,39 +438,43 @@ async def _verdict(ctx: RunContext) -> CredentialVerdict:
 async def isolation_results(ctx: RunContext, ops: Collection[Operation]) -> list[ContractResult]:
     """One result per operation linked from a create among ``ops``; [] when the spec has none."""
     # Not schemathesis' object_level_authorization: it needs tokens in a file and judges fuzz only.
-    producers = isolation_plan(ctx.spec, ops)
+    planned = isolation_plan(ctx.spec, ops)
+    # An open operation (no security, or `security: []`) has no owner to isolate.
+    results = [
+        _result(t.op, Outcome.SKIPPED, reason=no_auth_reason(t.op))
+        for producer in planned
+        for t in producer.targets
+        if t.op.is_public
+    ]
+    producers = [
+        replace(p, targets=tuple(t for t in p.targets if not t.op.is_public)) for p in planned
+    ]
+    producers = [p for p in producers if p.targets]
     if not producers:
-        return []
+        return results
     users = ctx.credentials.users
     if len(users) < 2:
-        return _all(producers, Outcome.SKIPPED, TWO_USERS)
+        return results + _all(producers, Outcome.SKIPPED, TWO_USERS)
     owner, peer = users[0], users[1]
     verdict = await _verdict(ctx)
     if verdict.accepted is False or False in (verdict.accepts(owner), verdict.accepts(peer)):
-        return _all(producers, Outcome.INCONCLUSIVE, verdict.reason or "credentials rejected")
+        reason = verdict.reason or "credentials rejected"
+        return results + _all(producers, Outcome.INCONCLUSIVE, reason)
     budget = ctx.services.budget
     if budget.exhausted:
-        return _all(producers, Outcome.INCONCLUSIVE, budget.reason() or "budget exhausted")
+        reason = budget.reason() or "budget exhausted"
+        return results + _all(producers, Outcome.INCONCLUSIVE, reason)
     tokens: dict[str, str] = {}
     for user in (owner, peer):
         try:
             tokens[user] = await ctx.credentials.token(user)
         except TokenRequestError as exc:
-            return _all(producers, Outcome.INCONCLUSIVE, f"credentials rejected: {exc}")
+            return results + _all(producers, Outcome.INCONCLUSIVE, f"credentials rejected: {exc}")
         ctx.redactor.add(tokens[user])
-    results: list[ContractResult] = []
     async with new_client(ctx) as client:
         session = _Session(ctx, client, budget, tokens)
         for producer in producers:
             canary = f"chatcontract-canary-{secrets.token_hex(6)}"
             run = _Run(session, ctx.spec, owner, peer, canary, [])
-            public = [t for t in producer.targets if t.op.is_public]
-            if public:
-                reason = "public operation: there is no owner to isolate"
-                results += [_result(t.op, Outcome.SKIPPED, reason=reason) for t in public]
-                producer = replace(
-                    producer, targets=tuple(t for t in producer.targets if not t.op.is_public)
-                )
-            if producer.targets:
-                results += await _producer_results(run, producer)
+            results += await _producer_results(run, producer)
     return results

@@ -7,6 +7,15 @@ canary nor run identity (the values the spec's ``consistent`` correlations
 point at, e.g. ``/run_id``) may appear anywhere in what the other received,
 and no run id may be claimed by both streams. Events a server sends after a
 run's terminal event while the other user streams are reported too.
+
+A canary goes only where the request schema allows free text (see
+:mod:`chatcontract.bodies`); without one, isolation is judged by the run ids
+the server assigns, and a stream offering neither is skipped with the reason.
+Open routes (``security: []``, or an API without authentication) have no
+owner to isolate: they are skipped with the reason, never judged. A route an
+earlier read found stalled (see :class:`~chatcontract.sse.session.Stall`) is
+not read again: it makes the result inconclusive naming that read, unless
+another route's streams show a leak.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from collections import Counter
 from dataclasses import replace
 from typing import Final, Literal
 
+from chatcontract.auth import no_auth_reason
+from chatcontract.bodies import carries
 from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.sequence import lookup_pointer
 from chatcontract.sse.checker import CompiledStream
@@ -96,6 +107,18 @@ def _shared(
     return list(session.evidence(runs[1], found, extra_repro=runs[0].request.curl()))
 
 
+def _takes_canary(compiled: CompiledStream) -> bool:
+    probe = new_canary()
+    return carries(request_body(compiled.stream.operation, probe), probe)
+
+
+def _no_marker(compiled: CompiledStream) -> str:
+    return (
+        f"{compiled.label}: the request schema allows no free text to carry a canary and the "
+        "spec correlates no run id, so nothing could show one user's events in another's stream"
+    )
+
+
 async def _pair(
     session: Session, compiled: CompiledStream, users: tuple[str, str]
 ) -> tuple[list[Finding], str | None, dict[str, str]]:
@@ -103,6 +126,8 @@ async def _pair(
     label = compiled.label
     operation = compiled.stream.operation
     canaries = (new_canary(), new_canary())
+    bodies = [request_body(operation, canary) for canary in canaries]
+    sent = [carries(body, canary) for body, canary in zip(bodies, canaries, strict=True)]
     variables = ("$CHATCONTRACT_TOKEN", "$CHATCONTRACT_TOKEN_2")
     # A task group, so that if one side fails the other is not left reading alone.
     async with asyncio.TaskGroup() as group:
@@ -110,21 +135,26 @@ async def _pair(
             group.create_task(
                 session.open(
                     compiled,
-                    request_body(operation, canary),
+                    body,
                     user=user,
                     token_variable=variable,
                     grace=session.options.grace,
                     capture_raw=session.options.raw_capture_bytes,
                 )
             )
-            for user, canary, variable in zip(users, canaries, variables, strict=True)
+            for user, body, variable in zip(users, bodies, variables, strict=True)
         ]
     runs = [task.result() for task in tasks]
+    for run in runs:
+        session.note_stall(run, f"{CATEGORY}/isolation")
     for user, run in zip(users, runs, strict=True):
         if not run.opened:
             verdict = await session.verdict(run)
             return [], f"{label} as {user}: {verdict.reason}", {}
-    complete = all(run.checker.done for run in runs)
+    # A stream with no sequence has no terminal event to wait for: its run is over at EOF.
+    complete = all(
+        run.checker.done or (not compiled.sequences and run.stop == "eof") for run in runs
+    )
     owned = [_own_runs(compiled, run, canary) for run, canary in zip(runs, canaries, strict=True)]
     echoed = [
         canary.encode() in bytes(run.raw or b"") for run, canary in zip(runs, canaries, strict=True)
@@ -133,7 +163,7 @@ async def _pair(
         return [], f"{label}: neither stream echoed its canary or a run id to look for", {}
     findings = _shared(session, label, users, runs, owned[0] & owned[1])
     for me, other in ((0, 1), (1, 0)):
-        markers = {canaries[me]: "canary"}
+        markers = {canaries[me]: "canary"} if sent[me] else {}
         markers.update({value: "run" for value in owned[me] if value not in owned[other]})
         leaks = _leaks(label, users[me], markers, users[other], runs[other])
         findings += session.evidence(runs[other], leaks, extra_repro=runs[me].request.curl())
@@ -146,7 +176,7 @@ async def _pair(
         stops = ", ".join(
             f"{user}: {run.stop_detail or run.stop}"
             for user, run in zip(users, runs, strict=True)
-            if not run.checker.done
+            if not (run.checker.done or (not compiled.sequences and run.stop == "eof"))
         )
         return [], f"{label}: a stream ended before its run did ({stops})", {}
     details = {
@@ -162,14 +192,17 @@ async def check_isolation(
     """One result over every stream route that opened for the first user.
 
     ``unopened`` holds the reasons the other routes did not open; when none
-    opened they become the inconclusive reason (credentials first).
+    opened they become the inconclusive reason (credentials first). A route
+    the session knows stalled is not read again: its stall is a reason.
     """
     started = time.monotonic()
     users = session.ctx.credentials.users
     tiers = {s.operation.tier for s in session.ctx.spec.streams}
     tier: Literal["P1", "P2"] = "P1" if "P1" in tiers else "P2"
 
-    def result(outcome: Outcome, reason: str) -> ContractResult:
+    def result(
+        outcome: Outcome, reason: str, details: dict[str, str] | None = None
+    ) -> ContractResult:
         return ContractResult(
             id=f"{CATEGORY}/isolation",
             category=CATEGORY,
@@ -178,10 +211,21 @@ async def check_isolation(
             outcome=outcome,
             reason=reason,
             duration=time.monotonic() - started,
+            details=details or {},
         )
 
+    spec_streams = session.ctx.spec.streams
+    if spec_streams and all(s.operation.is_public for s in spec_streams):
+        return result(Outcome.SKIPPED, no_auth_reason())
     if len(users) < 2:
         return result(Outcome.SKIPPED, "isolation needs two users; the credentials hold one")
+    skips = [no_auth_reason(c.stream.operation) for c in streams if c.stream.operation.is_public]
+    streams = [c for c in streams if not c.stream.operation.is_public]
+    unmarked = [c for c in streams if not c.run_pointers and not _takes_canary(c)]
+    skips += [_no_marker(c) for c in unmarked]
+    streams = [c for c in streams if c not in unmarked]
+    if not streams and skips and not unopened:
+        return result(Outcome.SKIPPED, "; ".join(skips))
     if not streams:
         rejected = [r for r in unopened if r.startswith("credentials rejected")]
         if rejected:
@@ -189,16 +233,22 @@ async def check_isolation(
         why = "; ".join(unopened) or "the spec has no stream route"
         return result(Outcome.INCONCLUSIVE, f"no stream route opened for {users[0]}: {why}")
     findings: list[Finding] = []
-    details: dict[str, str] = {}
+    details: dict[str, str] = {"not checked": "; ".join(skips)} if skips else {}
     reasons = []
     for compiled in streams:
+        stall = session.stall(compiled)
+        if stall is not None:
+            # Both users would only wait out the deadline the first reader missed.
+            reasons.append(stall.reason)
+            details[f"{compiled.label} not read"] = stall.reason
+            continue
         found, reason, more = await _pair(session, compiled, (users[0], users[1]))
         findings += found
         details.update(more)
         if reason:
             reasons.append(reason)
     if reasons and not any(f.severity == "failure" for f in findings):
-        return result(Outcome.INCONCLUSIVE, "; ".join(reasons))
+        return result(Outcome.INCONCLUSIVE, "; ".join(reasons), details)
     return ContractResult.judged(
         id=f"{CATEGORY}/isolation",
         category=CATEGORY,

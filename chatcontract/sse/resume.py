@@ -7,6 +7,10 @@ first leg again, no event of another run, ids that continue where the first
 leg stopped (when the server numbers them), and, across both legs, a run that
 still keeps every ``x-sequence`` rule (which catches a lost ``tool_executing``
 or a missing terminal event).
+
+On a route an earlier read found stalled (see :class:`~chatcontract.sse.session.Stall`)
+the check is inconclusive without reading again: its first leg would only wait
+out the same deadline.
 """
 
 from __future__ import annotations
@@ -177,6 +181,10 @@ async def check_resume(session: Session, main: StreamRun) -> ContractResult:
     if not main.opened:
         verdict = await session.verdict(main)
         return done(verdict.outcome, verdict.reason, verdict.findings)
+    stall = session.stall(compiled)
+    if stall is not None:
+        # The first leg is the same request: it would only wait out the same deadline.
+        return done(Outcome.INCONCLUSIVE, stall.reason)
     if not main.checker.done or len(main.events) < 2:
         return done(
             Outcome.INCONCLUSIVE,
@@ -185,6 +193,7 @@ async def check_resume(session: Session, main: StreamRun) -> ContractResult:
         )
     k = max(1, len(main.events) // 2)
     first = await session.open(compiled, main.request.body, stop_after=k)
+    session.note_stall(first, result_id)
     if not first.opened:
         verdict = await session.verdict(first)
         return done(verdict.outcome, verdict.reason, verdict.findings)

@@ -2,17 +2,25 @@
 
 A :class:`Session` opens streams for the ``sse`` category (and for anyone who
 wants the same behaviour from a test): it fetches tokens and registers them
-with the redactor, builds request bodies with fresh canaries, knows whether
-this is the run's very first connection (a refusal then means the target is
-unreachable, not that a contract failed), and turns a stream that never
-opened into the right verdict: a missing route fails, rejected credentials
-are inconclusive.
+with the redactor, builds request bodies from the spec (its example, else an
+instance generated from the schema) with fresh canaries where the schema
+allows free text, sends no token to open (``security: []``) routes, knows
+whether this is the run's very first connection (a refusal then means the
+target is unreachable, not that a contract failed), and turns a stream that
+never opened into the right verdict: a missing route fails, rejected
+credentials are inconclusive.
+
+It also remembers which routes stalled (:class:`Stall`): once a read of a
+fresh run stopped on its first-event, idle or total deadline, a later check
+of the same route that would wait on the same thing (resume, isolation)
+reports the stall as inconclusive instead of waiting out the deadline again,
+so a stalled target costs one deadline per route, not one per contract. The
+memo lives as long as the session, i.e. one run of the ``sse`` category.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +28,8 @@ from typing import Any, Final
 
 import httpx
 
+from chatcontract.auth import TokenRequestError
+from chatcontract.bodies import body_for, with_marker
 from chatcontract.context import RunContext, shared_positive_control
 from chatcontract.report.model import Finding, Outcome, TranscriptEntry
 from chatcontract.spec.model import Operation, StreamDeadlines
@@ -31,9 +41,11 @@ __all__ = [
     "OPTIONS_KEY",
     "SSEOptions",
     "Session",
+    "Stall",
     "Verdict",
     "new_canary",
     "request_body",
+    "stalled",
 ]
 
 OPTIONS_KEY: Final = "sse.options"
@@ -70,20 +82,49 @@ class Verdict:
     findings: tuple[Finding, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """A read of a route that stopped on its first-event, idle or total deadline."""
+
+    contract: str
+    """The id of the contract whose read stalled."""
+    detail: str
+    """Why reading stopped (``idle deadline 10.0 s missed after event #1 (agent_started)``)."""
+
+    @property
+    def reason(self) -> str:
+        """The inconclusive reason of a contract that did not wait on the route again."""
+        return f"the route stalled in {self.contract} ({self.detail})"
+
+
+def stalled(run: StreamRun) -> bool:
+    """Whether ``run`` stopped on a deadline the route will likely miss again.
+
+    Once the stream opened, only the first-event, idle and total deadlines
+    remain (connect and response-header timeouts leave it unopened, and those
+    routes are judged by :meth:`Session.verdict` without another read).
+    """
+    return run.opened and run.stop == "deadline"
+
+
 def new_canary() -> str:
     """A unique marker to send in a message and look for in other users' streams."""
     return f"canary-{secrets.token_hex(8)}"
 
 
-def request_body(operation: Operation, canary: str) -> Any:
-    """The operation's request example with ``canary`` appended to its ``message``."""
-    example = copy.deepcopy(operation.request_example)
-    if example is None:
-        return {"message": canary}
-    if isinstance(example, dict):
-        message = example.get("message")
-        example["message"] = f"{message} {canary}" if isinstance(message, str) else canary
-    return example
+def request_body(operation: Operation, canary: str | None = None) -> Any:
+    """The body of a stream request; ``None``: the operation takes none (send no body).
+
+    The spec's example, else one instance generated from the request schema
+    (see :mod:`chatcontract.bodies`), with ``canary`` in its free-text fields
+    (or in an optional one the schema declares). Where the schema allows no
+    free text the body goes without it: check with
+    :func:`chatcontract.bodies.carries`.
+    """
+    body = body_for(operation)
+    if canary is None:
+        return body
+    return with_marker(body, operation.request_schema, canary, add=True)
 
 
 def _shared_control(ctx: RunContext, user: str | None) -> bool | None:
@@ -106,11 +147,30 @@ class Session:
         self.client = client
         self.options = SSEOptions.of(ctx)
         self._connected = False
+        self._no_token: dict[str | None, str] = {}
+        """User -> why no token could be had (the request then went without one)."""
+        self._stalls: dict[str, Stall] = {}
+        """Route label -> the first read of a fresh run of it that stalled."""
 
     async def token(self, user: str | None = None) -> str:
         token = await self.ctx.credentials.token(user)
         self.ctx.redactor.add(token)
         return token
+
+    def note_stall(self, run: StreamRun, contract: str) -> Stall | None:
+        """Remember that ``run``, read for ``contract``, stalled (if it did); the route's stall.
+
+        Only reads of a fresh run belong here (not a resumed one): later checks
+        take the first stall noted for the route as what they would wait on.
+        """
+        label = run.checker.compiled.label
+        if stalled(run) and label not in self._stalls:
+            self._stalls[label] = Stall(contract, run.stop_detail)
+        return self._stalls.get(label)
+
+    def stall(self, compiled: CompiledStream) -> Stall | None:
+        """The stall an earlier read of ``compiled``'s route met, if one did."""
+        return self._stalls.get(compiled.label)
 
     def deadlines(self, compiled: CompiledStream) -> StreamDeadlines:
         return self.options.deadlines or compiled.stream.deadlines
@@ -127,7 +187,13 @@ class Session:
     ) -> StreamRun:
         """Send one stream request as ``user`` and read it (see :func:`read_stream`)."""
         operation = compiled.stream.operation
-        token = None if operation.is_public else await self.token(user)
+        token = None
+        if not operation.is_public:
+            try:
+                token = await self.token(user)
+            except TokenRequestError as exc:
+                # Sent without one: a refusal is then judged as ours, never the route's.
+                self._no_token[user] = str(exc)
         request = StreamRequest(
             operation.method,
             self.ctx.url(operation.path),
@@ -138,6 +204,8 @@ class Session:
             user,
         )
         first = not self._connected
+        await self.ctx.services.pacer.wait()  # --rate-limit paces streams like requests
+        self.ctx.services.budget.note()
         run = await read_stream(
             self.client,
             compiled,
@@ -158,6 +226,15 @@ class Session:
         if status in _MISSING_ROUTE:
             message = f"{label} answered {status}: the stream route is missing"
             return Verdict(Outcome.FAILED, message, self.evidence(run, [Finding(message)]))
+        protected = not run.checker.compiled.stream.operation.is_public
+        no_token = self._no_token.get(run.request.user) if protected else None
+        if status in _REJECTED and run.request.token is None and no_token is not None:
+            return Verdict(
+                Outcome.INCONCLUSIVE,
+                f"credentials rejected: {label} answered {status} to a request without a token "
+                f"({no_token})",
+                (),
+            )
         if status in _REJECTED and run.request.token is not None:
             accepted, control = await self._control(run.request.token, run.request.user)
             if accepted:

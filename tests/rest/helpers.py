@@ -28,8 +28,14 @@ def spec() -> Spec:
 
 
 def context(base_url: str, env: Mapping[str, str] | None = None, **settings: Any) -> RunContext:
-    """A context with credentials from ``env`` only (default: the reference's defaults)."""
-    credentials = credentials_from_env(spec(), base_url, env=dict(env or {}))
+    """A context with credentials from ``env`` only (default: the reference's defaults).
+
+    These servers are the reference or stand-ins for it, so its test secret is
+    the fallback (``target_is_reference``); ``env`` overrides it.
+    """
+    credentials = credentials_from_env(
+        spec(), base_url, env=dict(env or {}), target_is_reference=True
+    )
     ctx = RunContext(spec(), base_url, credentials, RunSettings(**settings))
     for secret in credentials.secrets():
         ctx.redactor.add(secret)
