@@ -46,6 +46,8 @@ from chatcontract.ws.frames import (
     close_code_problem,
     describe_close,
 )
+from chatcontract.ws.resources import Resources
+from chatcontract.ws.stalls import Stalls
 from chatcontract.ws.tokens import b64url
 from chatcontract.ws.vocabulary import Vocabulary, derive
 
@@ -131,10 +133,15 @@ class WsTarget:
     validator: FrameValidator
     frames: FrameLog = field(default_factory=FrameLog)
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    stalls: Stalls = field(default_factory=Stalls)
+    """What the first contract that waited in vain learned, for the later ones."""
     vocab: Vocabulary = field(init=False)
+    resources: Resources = field(init=False)
+    """The URL's parameters per user, and the objects made for them."""
 
     def __post_init__(self) -> None:
         self.vocab = derive(self.ctx.spec, self.contract)
+        self.resources = Resources(self.ctx, self.contract)
 
     @classmethod
     def of(cls, ctx: RunContext, contract: WebSocketContract) -> WsTarget:
@@ -142,7 +149,14 @@ class WsTarget:
 
     @property
     def url(self) -> str:
-        return self.ctx.ws_base_url.rstrip("/") + self.contract.path
+        """The URL the first user connects to (its parameters filled)."""
+        return self.ctx.ws_base_url.rstrip("/") + self.resources.path()
+
+    async def url_for(self, user: str | None) -> str:
+        """The URL ``user`` connects to: with an object made for that user where the
+        parameters name one, else the first user's."""
+        await self.resources.fill(user)
+        return self.ctx.ws_base_url.rstrip("/") + self.resources.path(user)
 
     @property
     def deadlines(self) -> WebSocketDeadlines:
@@ -446,6 +460,8 @@ async def handshake(
     """One opening handshake, exactly one attempt, bounded by the handshake deadline."""
     transcript.note(_describe_request(presented))
     shown = shown_url(presented.url)
+    await target.ctx.services.pacer.wait()  # --rate-limit paces handshakes like requests
+    target.ctx.services.budget.note()
     started = time.monotonic()
     deadline = target.deadlines.handshake
     try:

@@ -5,6 +5,10 @@ deadlines (first frame, idle gap, total). Heartbeat pings are answered on the
 way. Agent events go to :class:`SequenceChecker` with the sent frame as the
 request, so a run that reports another thread than the one asked for breaks
 the ``correlation`` rule exactly as it would on SSE.
+
+A flow or probe whose wait times out records the stall on the target
+(:mod:`chatcontract.ws.stalls`); later ones that would wait the same way are
+inconclusive at once, naming it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import orjson
-
+from chatcontract.errors import ChatContractError
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.sequence import SequenceChecker, SequenceViolation
 from chatcontract.spec import Flow, SequenceContract
@@ -27,13 +29,16 @@ from chatcontract.ws.client import (
     Silence,
     Socket,
     WsTarget,
-    present,
     session,
 )
-from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
-from chatcontract.ws.frames import Transcript
-from chatcontract.ws.handshake import Access, allowed_origin
-from chatcontract.ws.vocabulary import REFERENCE, flow_frame, with_text
+from chatcontract.ws.evidence import Clock, contract_id, inconclusive, judged, repro, skipped
+from chatcontract.ws.frames import Transcript, scope_of, with_value
+from chatcontract.ws.handshake import Access, presented_for
+from chatcontract.ws.outgoing import fresh_flow_frame
+from chatcontract.ws.pings import ping_frame_heartbeat
+from chatcontract.ws.resources import auth_headers, rest_call
+from chatcontract.ws.stalls import StallKind
+from chatcontract.ws.vocabulary import REFERENCE, with_text
 
 __all__ = [
     "AFTER_TERMINAL_GRACE",
@@ -42,6 +47,7 @@ __all__ = [
     "FlowOutcome",
     "flow_name",
     "follow",
+    "governs",
     "heartbeat_contract",
     "is_error",
     "is_error_frame",
@@ -60,7 +66,6 @@ MAX_FRAMES_PER_FLOW = 2000
 """A security limit: an answer longer than this is a finding, and reading stops."""
 AFTER_TERMINAL_GRACE = 0.3
 """How long frames are still read after a run's terminal event, to catch a second one."""
-_MAX_REST_BODY = 64 * 1024
 _HEARTBEAT_SLACK = 1.0
 """Added to 1.25 heartbeat intervals: a loaded machine delays a ping by more than a beat."""
 
@@ -97,6 +102,10 @@ class FlowOutcome:
     request: dict[str, Any] = field(default_factory=dict)
     events: dict[int, int] = field(default_factory=dict)
     """Run event number (what sequence messages count) -> frame number on the connection."""
+    stalled: StallKind | None = None
+    """How the wait timed out, if it did: no answer at all, or a run that stopped."""
+    stall: str = ""
+    """What did not arrive (for the later contracts' reason)."""
 
     def feed(self, frame: Received) -> None:
         if self.checker is None or frame.type is None or not isinstance(frame.value, dict):
@@ -117,6 +126,47 @@ def _error_text(frame: Received) -> str:
     return f"{value.get('error_code')}: {value.get('message')}"
 
 
+def governs(sequence: SequenceContract | None, kind: str | None) -> bool:
+    """Whether ``sequence`` judges frames of type ``kind`` (directly or through a kind)."""
+    if sequence is None or kind is None:
+        return False
+    return kind in sequence.events or any(k.type == kind for k in sequence.kinds)
+
+
+def _skipped(
+    flow: Flow | None,
+    request: Mapping[str, Any],
+    frame: Received,
+    waiting_for: str | None,
+    sequence: SequenceContract | None,
+) -> tuple[bool, Finding | None]:
+    """Whether the flow leaves ``frame`` alone, and the finding when it may not arrive.
+
+    Frames on another channel are left alone; frames that answer something else
+    (``correlate``) are allowed only when their type is declared ``unsolicited``.
+    Without a correlation, an unsolicited type is chatter unless the flow waits for it.
+    """
+    if flow is None:
+        return False, None
+    scope = scope_of(flow, request, frame.value)
+    if scope == "other-channel":
+        return True, None
+    if scope == "unsolicited":
+        if frame.type in flow.unsolicited:
+            return True, None
+        assert flow.correlate is not None
+        return True, Finding(
+            f"an unsolicited {frame.type or 'untyped'} frame: it answers nothing this flow sent "
+            f"({flow.correlate.received} does not name {flow.correlate.sent} of the sent "
+            f"{flow.send}) and the flow declares no such unsolicited type",
+            frame.label,
+        )
+    chatter = frame.type in flow.unsolicited and flow.correlate is None
+    if chatter and frame.type != waiting_for and not governs(sequence, frame.type):
+        return True, None
+    return False, None
+
+
 async def follow(
     target: WsTarget,
     sock: Socket,
@@ -124,8 +174,13 @@ async def follow(
     *,
     expect_first: str | None,
     sequence: SequenceContract | None,
+    flow: Flow | None = None,
 ) -> FlowOutcome:
-    """Read the answer to ``request`` (already sent) until it is complete or a deadline passes."""
+    """Read the answer to ``request`` (already sent) until it is complete or a deadline passes.
+
+    With ``flow``, its ``correlate``, ``channel`` and ``unsolicited`` decide which
+    frames the first and sequence rules judge: an interleaved stream is left alone.
+    """
     deadlines = target.deadlines
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -158,6 +213,8 @@ async def follow(
             outcome.findings.append(
                 Finding(f"{what} after sending {kind}", f"after frame #{sock.index}")
             )
+            outcome.stalled = "answer" if last is None else "run"
+            outcome.stall = f"{what} after sending {kind}"
             break
         if isinstance(seen, Closed):
             detail = seen.problem or seen.describe()
@@ -171,6 +228,13 @@ async def follow(
             break
         last = loop.time()
         outcome.frames.append(seen)
+        skip, finding = _skipped(
+            flow, outcome.request, seen, None if got_first else expect_first, sequence
+        )
+        if finding is not None:
+            outcome.findings.append(finding)
+        if skip:
+            continue
         if not got_first:
             if seen.type == expect_first:
                 got_first = True
@@ -201,7 +265,7 @@ async def follow(
             break
         outcome.feed(seen)
         if checker.terminated:
-            await _after_terminal(target, sock, outcome, total_at)
+            await _after_terminal(target, sock, outcome, total_at, flow, sequence)
             break
     if outcome.checker is not None:
         outcome.checker.finish()
@@ -212,7 +276,12 @@ async def follow(
 
 
 async def _after_terminal(
-    target: WsTarget, sock: Socket, outcome: FlowOutcome, total_at: float
+    target: WsTarget,
+    sock: Socket,
+    outcome: FlowOutcome,
+    total_at: float,
+    flow: Flow | None,
+    sequence: SequenceContract | None,
 ) -> None:
     """Read on briefly after the terminal event: a second terminal or a late event breaks
     the sequence, and stopping at the first terminal would never see either."""
@@ -223,82 +292,87 @@ async def _after_terminal(
         if not isinstance(seen, Received):
             return
         outcome.frames.append(seen)
-        if not is_error_frame(target, seen):
+        skip, finding = _skipped(flow, outcome.request, seen, None, sequence)
+        if finding is not None:
+            outcome.findings.append(finding)
+        if not skip and not is_error_frame(target, seen):
             outcome.feed(seen)
 
 
-async def _rest_thread(target: WsTarget, token: str, transcript: Transcript) -> str | None:
-    """A new thread over REST, through the contract's create-thread operation (if it has one)."""
+async def _rest_thread(target: WsTarget, user: str | None, transcript: Transcript) -> str | None:
+    """A new thread over REST, through the contract's create-thread operation (if it has one).
+
+    The thread is kept on the target's resources, to be deleted at the end.
+    """
     create = target.vocab.create_thread
     if create is None:
         return None
     op = create.operation
-    settings = target.ctx.settings
-    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    status: int | None = None
-    body: Any = None
-    try:
-        # One bound on the whole exchange: httpx's timeouts are per read, and a body
-        # trickled a byte at a time would otherwise never end.
-        async with asyncio.timeout(settings.connect_timeout + settings.read_timeout):
-            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-                request = client.build_request(
-                    op.method,
-                    target.ctx.url(op.path),
-                    json=create.body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                response = await client.send(request, stream=True)
-                try:
-                    status = response.status_code
-                    data = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        data += chunk
-                        if len(data) > _MAX_REST_BODY:
-                            raise ValueError(f"body larger than {_MAX_REST_BODY} bytes")
-                finally:
-                    await response.aclose()
-        if response.headers.get("content-type", "").startswith("application/json"):
-            body = orjson.loads(bytes(data))
-    except (httpx.HTTPError, TimeoutError, ValueError) as exc:
-        transcript.note(f"{op.label} failed: {type(exc).__name__}: {exc}"[:300])
-        return None
+    token = None
+    if op.security:
+        try:
+            token = await target.token(user)
+        except ChatContractError as exc:
+            transcript.note(f"{op.label}: no token ({exc})")
+            return None
+    spec = target.ctx.spec
+    answer = await rest_call(
+        target.ctx,
+        op.method,
+        op.path,
+        headers=auth_headers(spec, target.contract, op, token),
+        body=create.body,
+        transcript=transcript,
+    )
+    body = answer.body
     thread = body.get(create.id_field) if isinstance(body, dict) else None
-    transcript.note(f"{op.label} -> HTTP {status} {thread or ''}".strip())
-    ok = status is not None and 200 <= status < 300
-    return thread if ok and isinstance(thread, str) else None
+    if not answer.ok or not isinstance(thread, str):
+        return None
+    target.resources.record(op, user, body)
+    return thread
 
 
-async def thread_for(target: WsTarget, sock: Socket, token: str) -> str | None:
+async def thread_for(target: WsTarget, sock: Socket, user: str | None = None) -> str | None:
     """A thread owned by the socket's user: over REST, else from the message flow's ack."""
-    thread = await _rest_thread(target, token, sock.transcript)
+    thread = await _rest_thread(target, user, sock.transcript)
     if thread is not None:
         return thread
     flow = target.vocab.message
-    if flow is None:
+    if flow is None or target.stalls.blocks(run=flow.expect_sequence is not None):
         return None
-    frame = with_text(
-        flow_frame(target.validator.discriminator, flow), "chatcontract: open a thread"
-    )
+    frame = with_text(_flow_frame(target, flow), "chatcontract: open a thread")
     if not target.validator.check_client(frame).ok:
         return None
     await sock.send_frame(frame)
     sequence = target.ctx.spec.sequences.get(flow.expect_sequence or "")
     # Follow the run the message starts to its end, so it cannot spill into the flow under test.
-    outcome = await follow(target, sock, frame, expect_first=flow.expect_first, sequence=sequence)
+    outcome = await follow(
+        target, sock, frame, expect_first=flow.expect_first, sequence=sequence, flow=flow
+    )
+    _record_stall(target, outcome, f"flow:{flow.name}")
     found = outcome.request.get("thread_id")
     return found if isinstance(found, str) else None
 
 
+def _record_stall(target: WsTarget, outcome: FlowOutcome, suffix: str) -> None:
+    if outcome.stalled is not None:
+        target.stalls.record(outcome.stalled, contract_id(target, suffix), outcome.stall)
+
+
 def _flow_frame(target: WsTarget, flow: Flow) -> dict[str, Any]:
-    return flow_frame(target.validator.discriminator, flow)
+    """The flow's frame, built fresh for this send (unique ids and timestamps)."""
+    return fresh_flow_frame(target.contract, target.validator, flow)
 
 
 async def run_flow(target: WsTarget, access: Access, flow: Flow) -> ContractResult:
     clock = Clock()
     suffix, name = f"flow:{flow.name}", flow_name(flow)
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    unusable = access.unusable
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
+    stalled = target.stalls.blocks(run=flow.expect_sequence is not None)
+    if stalled is not None:
+        return inconclusive(target, suffix, name, stalled, clock)
     sequence = None
     if flow.expect_sequence is not None:
         sequence = target.ctx.spec.sequences.get(flow.expect_sequence)
@@ -307,21 +381,24 @@ async def run_flow(target: WsTarget, access: Access, flow: Flow) -> ContractResu
                 target, suffix, name, f"the spec has no sequence {flow.expect_sequence!r}", clock
             )
     transcript = target.transcript()
-    token = await target.token()
-    presented = present(target.url, access.primary, token, origin=allowed_origin(target))
+    presented = await presented_for(target, access)
     frame = _flow_frame(target, flow)
     findings: list[Finding] = []
     try:
         async with session(target, presented, transcript) as sock:
             if flow.needs_thread:
-                thread = await thread_for(target, sock, token)
+                thread = await thread_for(target, sock)
                 if thread is None:
+                    why = (
+                        "no thread to use: the contract's create-thread operation failed "
+                        "or is missing, and no message flow's ack named one"
+                    )
+                    stalled = target.stalls.blocks(run=True)
                     return inconclusive(
                         target,
                         suffix,
                         name,
-                        "no thread to use: the contract's create-thread operation failed "
-                        "or is missing, and no message flow's ack named one",
+                        f"{why} ({stalled})" if stalled else why,
                         clock,
                         transcript=transcript,
                     )
@@ -338,8 +415,9 @@ async def run_flow(target: WsTarget, access: Access, flow: Flow) -> ContractResu
                 )
             await sock.send_frame(frame)
             outcome = await follow(
-                target, sock, frame, expect_first=flow.expect_first, sequence=sequence
+                target, sock, frame, expect_first=flow.expect_first, sequence=sequence, flow=flow
             )
+            _record_stall(target, outcome, suffix)
             findings += outcome.findings
             findings += sock.findings
     except OpenFailed as exc:
@@ -365,7 +443,7 @@ def ping_frame(target: WsTarget) -> tuple[dict[str, Any], str]:
     probe = target.vocab.probe
     if probe is not None and probe.expect_first is not None:
         return _flow_frame(target, probe), probe.expect_first
-    return {target.validator.discriminator: REFERENCE.probe}, "pong"
+    return with_value({}, target.validator.discriminator, REFERENCE.probe), "pong"
 
 
 async def ping_pong(target: WsTarget, sock: Socket) -> str | None:
@@ -397,12 +475,16 @@ async def until_answer(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + target.deadlines.first_frame
     frames: list[Received] = []
+    probe = target.vocab.probe
+    chatter = probe.unsolicited if probe is not None else ()
     while True:
         seen = await sock.receive(deadline)
         if not isinstance(seen, Received):
             return frames, seen
         if seen.type == answer:
             return frames, None
+        if seen.type in chatter:
+            continue  # declared chatter (status frames) answers nothing
         frames.append(seen)
         if throttled is not None and is_error(target, seen, throttled):
             return frames, None
@@ -423,12 +505,11 @@ async def welcome_contract(target: WsTarget, access: Access) -> ContractResult:
     contract = target.contract
     suffix = "frames/welcome"
     name = f"the first frame is a valid {contract.welcome_type or 'welcome'} frame"
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    unusable = access.unusable
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     transcript = target.transcript()
-    presented = present(
-        target.url, access.primary, await target.token(), origin=allowed_origin(target)
-    )
+    presented = await presented_for(target, access)
     findings: list[Finding] = []
     try:
         async with session(target, presented, transcript) as sock:
@@ -472,14 +553,15 @@ async def heartbeat_contract(target: WsTarget, access: Access) -> ContractResult
     clock = Clock()
     contract = target.contract
     suffix, name = "heartbeat", "the server sends heartbeat pings and the channel survives them"
+    if contract.heartbeat_kind == "ping-frame":
+        return await ping_frame_heartbeat(target, access)
     if contract.heartbeat_ping is None:
-        return inconclusive(target, suffix, name, "the contract declares no heartbeat", clock)
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+        return skipped(target, suffix, name, "the contract declares no heartbeat")
+    unusable = access.unusable or target.stalls.blocks()
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     transcript = target.transcript()
-    presented = present(
-        target.url, access.primary, await target.token(), origin=allowed_origin(target)
-    )
+    presented = await presented_for(target, access)
     findings: list[Finding] = []
     try:
         async with session(target, presented, transcript) as sock:
@@ -525,6 +607,8 @@ async def heartbeat_contract(target: WsTarget, access: Access) -> ContractResult
                     findings.append(
                         Finding(f"after answering heartbeats, {problem}", "after heartbeat")
                     )
+                    if problem.startswith("no "):
+                        target.stalls.record("answer", contract_id(target, suffix), problem)
             findings += sock.findings
     except OpenFailed as exc:
         findings.append(

@@ -7,13 +7,16 @@ A repro never holds a token: the token's place is taken by a shell variable
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from chatcontract.report.model import ContractResult, Finding, Outcome
+from chatcontract.spec import TokenCarrier
 from chatcontract.ws.client import Presented, WsTarget
 from chatcontract.ws.frames import Transcript
 
@@ -22,6 +25,7 @@ __all__ = [
     "TOKEN_VARIABLE",
     "Clock",
     "attach",
+    "carrier_slug",
     "contract_id",
     "inconclusive",
     "judged",
@@ -37,29 +41,56 @@ def contract_id(target: WsTarget, suffix: str) -> str:
     return f"{CATEGORY}/{target.contract.operation.label}/{suffix}"
 
 
-def _websocat(target: WsTarget, presented: Presented | None, token_note: str) -> str:
-    url = target.url
+def carrier_slug(carriers: Sequence[TokenCarrier], carrier: TokenCarrier) -> str:
+    """``header``, or ``header-x-api-key`` when two carriers of one kind must stay apart."""
+    if sum(1 for c in carriers if c.kind == carrier.kind) < 2:
+        return carrier.kind
+    detail = carrier.protocol if carrier.kind == "subprotocol" else carrier.name
+    return f"{carrier.kind}-{(detail or '').lower()}".rstrip("-")
+
+
+def _with_token(literal: str, token: str = TOKEN_VARIABLE) -> str:
+    """``"literal$CHATCONTRACT_TOKEN"``: double quotes so the variable (or the command
+    substitution ``token``) expands, every shell character of ``literal`` escaped."""
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", literal) + token + '"'
+
+
+def _websocat(url: str, presented: Presented | None, token_note: str) -> str:
+    """A websocat line: literal arguments single-quoted, the token variable where it expands."""
     args = ["websocat"]
+    shown = shlex.quote(url)
     if presented is not None and presented.carrier is not None:
         carrier = presented.carrier
         if carrier.kind == "header":
             scheme = f"{carrier.scheme} " if carrier.scheme else ""
-            args += ["-H", f"'{carrier.name or 'Authorization'}: {scheme}{TOKEN_VARIABLE}'"]
+            args += ["-H", _with_token(f"{carrier.name or 'Authorization'}: {scheme}")]
         elif carrier.kind == "subprotocol":
             encoded = (
                 "$(printf %s " + TOKEN_VARIABLE + " | basenc --base64url | tr -d =)"
                 if carrier.encoding == "base64url-nopad"
                 else TOKEN_VARIABLE
             )
-            args += ["--protocol", f'"{carrier.protocol}, {carrier.token_prefix}{encoded}"']
+            literal = f"{carrier.protocol}, {carrier.token_prefix}"
+            args += ["--protocol", _with_token(literal, encoded)]
         elif carrier.kind == "query":
-            url = f"{url}?{carrier.name or 'token'}={TOKEN_VARIABLE}"
+            sep = "&" if "?" in url else "?"
+            shown = _with_token(f"{url}{sep}{quote(carrier.name or 'token')}=")
         else:
-            args += ["-H", f"'Cookie: {carrier.name or 'token'}={TOKEN_VARIABLE}'"]
+            args += ["-H", _with_token(f"Cookie: {carrier.name or 'token'}=")]
     if presented is not None and presented.origin is not None:
         args += ["--origin", shlex.quote(presented.origin)]
-    line = " ".join([*args, f"'{url}'"])
-    return f"{line}{token_note}"
+    return " ".join([*args, shown]) + token_note
+
+
+def _without_token(presented: Presented) -> str:
+    """The URL a handshake went to, without the token a query carrier put in it."""
+    carrier = presented.carrier
+    if carrier is None or carrier.kind != "query":
+        return presented.url
+    base, _, query = presented.url.partition("?")
+    name = quote(carrier.name or "token")
+    kept = [part for part in query.split("&") if part and not part.startswith(f"{name}=")]
+    return base + ("?" + "&".join(kept) if kept else "")
 
 
 def repro(
@@ -76,7 +107,8 @@ def repro(
         f"chatcontract run --category {CATEGORY} --seed "
         f"{settings.seed if seed is None else seed} --base-url {shlex.quote(target.ctx.base_url)}"
     )
-    lines = [command, _websocat(target, presented, token_note)]
+    url = target.url if presented is None else _without_token(presented)
+    lines = [command, _websocat(url, presented, token_note)]
     for frame in send[:5]:
         text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
         lines.append(f"  then send: {text[:300]}")

@@ -7,17 +7,23 @@ the contract's discriminator; every frame we send is first checked against
 
 from __future__ import annotations
 
+import copy
+import itertools
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal
 
 import orjson
 
 from chatcontract.report.model import Finding, TranscriptEntry
 from chatcontract.schemas import Validator, compile_schema
-from chatcontract.spec import WebSocketContract
+from chatcontract.sequence import lookup_pointer, message_type
+from chatcontract.spec import Flow, WebSocketContract
+from chatcontract.spec.streams import pointer_tokens, schemas_at
 
 __all__ = [
     "MAX_ENTRIES",
@@ -25,10 +31,14 @@ __all__ = [
     "FrameCheck",
     "FrameLog",
     "FrameValidator",
+    "Scope",
     "Transcript",
     "close_code_problem",
     "describe_close",
+    "fresh",
     "render",
+    "scope_of",
+    "with_value",
 ]
 
 MAX_SHOWN = 600
@@ -149,6 +159,14 @@ class FrameValidator:
 
     def __init__(self, contract: WebSocketContract) -> None:
         self.discriminator = contract.discriminator
+        self.unique = contract.unique
+        """Pointers :func:`fresh` renews on every send."""
+        self.client_schemas = contract.client_schemas
+        self.reactions = contract.on_invalid_input
+        self.handshake_types = frozenset(
+            c.type for c in contract.carriers if c.kind == "message" and c.type
+        )
+        """Client types that carry the token: part of the handshake, never fuzzed."""
         self._server = {t: compile_schema(s) for t, s in contract.server_schemas.items()}
         self._client = {t: compile_schema(s) for t, s in contract.client_schemas.items()}
 
@@ -161,26 +179,26 @@ class FrameValidator:
         return tuple(self._server)
 
     def kind_of(self, value: Any) -> str | None:
-        if isinstance(value, dict):
-            kind = value.get(self.discriminator)
-            return kind if isinstance(kind, str) else None
-        return None
+        """A frame's type: at a top-level property or a JSON pointer (``/header/msg_type``)."""
+        return message_type(value, self.discriminator)
+
+    @property
+    def _at(self) -> str:
+        disc = self.discriminator
+        return disc if disc.startswith("/") else f"/{disc}"
 
     def _check(self, value: Any, schemas: Mapping[str, Validator], side: str) -> FrameCheck:
         if not isinstance(value, dict):
             return FrameCheck(None, (f"/: a frame must be a JSON object, got {_json_type(value)}",))
         kind = self.kind_of(value)
         if kind is None:
-            return FrameCheck(None, (f"/{self.discriminator}: missing or not a string",))
+            return FrameCheck(None, (f"{self._at}: missing or not a string",))
         validator = schemas.get(kind)
         if validator is None:
             known = ", ".join(sorted(schemas))
             return FrameCheck(
                 kind,
-                (
-                    f"/{self.discriminator}: {kind!r} is not a {side} frame type"
-                    f" of the contract ({known})",
-                ),
+                (f"{self._at}: {kind!r} is not a {side} frame type of the contract ({known})",),
             )
         return FrameCheck(kind, tuple(e.line() for e in validator.errors(value)))
 
@@ -203,6 +221,96 @@ class FrameValidator:
         except (ValueError, RecursionError) as exc:
             return None, FrameCheck(None, (f"/: not JSON ({type(exc).__name__})",))
         return value, self.check_server(value)
+
+
+def with_value(frame: Mapping[str, Any], where: str, value: Any) -> dict[str, Any]:
+    """A copy of ``frame`` with ``value`` at ``where`` (a property name or a JSON pointer),
+    making the objects on the way when they are missing."""
+    out = copy.deepcopy(dict(frame))
+    if not where.startswith("/"):
+        out[where] = value
+        return out
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in where[1:].split("/")]
+    node: Any = out
+    for token in tokens[:-1]:
+        if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+            continue
+        if not isinstance(node, dict):
+            return out
+        if not isinstance(node.get(token), dict | list):
+            node[token] = {}
+        node = node[token]
+    if isinstance(node, dict):
+        node[tokens[-1]] = value
+    elif isinstance(node, list) and tokens[-1].isdigit() and int(tokens[-1]) < len(node):
+        node[int(tokens[-1])] = value
+    return out
+
+
+_SENDS: Final = itertools.count(1)
+"""One counter for the process: two sends never share a timestamp or a number."""
+
+
+def _candidates(subschemas: list[Any], send: int) -> Iterator[Any]:
+    stamp = datetime.now(UTC) + timedelta(microseconds=send)
+    unique = uuid.uuid4()
+    kinds = {s.get("type") for s in subschemas if isinstance(s, dict)}
+    formats = {s.get("format") for s in subschemas if isinstance(s, dict)}
+    if kinds & {"integer", "number"}:
+        yield int(stamp.timestamp() * 1000) * 1000 + send % 1000
+    if "date-time" in formats:
+        yield stamp.isoformat().replace("+00:00", "Z")
+    if "uuid" in formats:
+        yield str(unique)
+    yield f"chatcontract-{unique.hex[:20]}"
+    yield str(unique)
+    yield unique.hex
+    yield stamp.isoformat().replace("+00:00", "Z")
+
+
+def fresh(validator: FrameValidator, frame: Any) -> Any:
+    """``frame`` with a new value at each ``unique`` pointer (``messages.unique``).
+
+    Each value is the first candidate (a number, a timestamp, a UUID, a tagged id)
+    with which the frame still matches its client schema; a pointer no candidate
+    fits, and a frame that is no object, are left as they were.
+    """
+    if not validator.unique or not isinstance(frame, dict):
+        return frame
+    out = copy.deepcopy(frame)
+    schema = validator.client_schemas.get(validator.kind_of(out) or "")
+    send = next(_SENDS)
+    for pointer in validator.unique:
+        subschemas = schemas_at({}, schema, pointer_tokens(pointer)) if schema else []
+        for candidate in _candidates(subschemas, send) if subschemas else ():
+            changed = with_value(out, pointer, candidate)
+            if validator.check_client(changed).ok:
+                out = changed
+                break
+    return out
+
+
+Scope = Literal["expected", "other-channel", "unsolicited"]
+_ABSENT: Any = object()
+
+
+def scope_of(flow: Flow, sent: Mapping[str, Any], value: Any) -> Scope:
+    """Where a received frame stands for a flow that sent ``sent``.
+
+    ``unsolicited``: the flow correlates, and the frame answers something else (or
+    nothing); ``other-channel``: it answers, on another channel than the flow's;
+    ``expected``: the flow's first and sequence rules judge it.
+    """
+    if flow.correlate is not None:
+        want = lookup_pointer(sent, flow.correlate.sent, _ABSENT)
+        got = lookup_pointer(value, flow.correlate.received, _ABSENT)
+        if got is _ABSENT or want is _ABSENT or got != want:
+            return "unsolicited"
+    channel = flow.channel
+    if channel is not None and lookup_pointer(value, channel.pointer, _ABSENT) != channel.value:
+        return "other-channel"
+    return "expected"
 
 
 def _json_type(value: Any) -> str:

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.errors import HypothesisException
 
 from chatcontract.report.model import ContractResult, Finding
+from chatcontract.transport import cache_folder, hypothesis_home
 from chatcontract.ws.client import (
     Closed,
     OpenFailed,
@@ -38,7 +39,7 @@ from chatcontract.ws.client import (
 from chatcontract.ws.conversation import is_error, ping_frame, until_answer
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro
 from chatcontract.ws.frames import Transcript
-from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.handshake import Access, presented_for
 from chatcontract.ws.strategies import Example, client_frames
 
 __all__ = ["FUZZ_BUDGET_SECONDS", "FuzzFailure", "fuzz_contract"]
@@ -182,7 +183,10 @@ def _run_property(
             raise FuzzFailure(problem)
 
     try:
-        prop()
+        # No example database (a run replays from ``--seed``, not from past runs); whatever
+        # else hypothesis stores goes to the run's cache folder, never the working directory.
+        with hypothesis_home(cache_folder(fuzzer.target.ctx.settings.cache_dir)):
+            prop()
     except (FuzzFailure, _Stop):
         pass
     except HypothesisException as exc:
@@ -203,11 +207,13 @@ async def fuzz_contract(target: WsTarget, access: Access) -> ContractResult:
     clock = Clock()
     suffix = "fuzz"
     name = "any client frame gets schema-valid answers and never kills the connection"
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    # Every exchange ends with the probe: an endpoint that stopped answering would not.
+    unusable = access.unusable or target.stalls.blocks()
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     settings_ = target.ctx.settings
     transcript = target.transcript()
-    presented = primary_presented(target, access, await target.token())
+    presented = await presented_for(target, access)
     fuzzer = _Fuzzer(target, presented, transcript)
     deadlines = target.deadlines
     budget = min(FUZZ_BUDGET_SECONDS, deadlines.total)

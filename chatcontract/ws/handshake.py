@@ -6,6 +6,17 @@ target refuses the real token too, every row built on a token is
 inconclusive ("credentials rejected"), never passed. That is the status
 report's WebSocket 403, classified: the server may be right and the
 credentials wrong, and no run can tell which from a refusal alone.
+
+A WebSocket operation that declares no authentication (no security
+requirement, or ``security: []``) is connected to without a token: the
+positive control and every token row are skipped with the reason (the origin
+rows still run, anonymously), and :func:`presented_for` gives the other
+contracts an anonymous handshake.
+
+Tokens need not be JWTs: an opaque token gets the rows that apply to any
+token (none, garbled, well-formed but never issued, in a forbidden carrier),
+and the JWT rows are skipped. A 404 at the handshake is *no such resource*
+(the URL's parameters name nothing the server has), never rejected credentials.
 """
 
 from __future__ import annotations
@@ -15,10 +26,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
+from chatcontract.auth import no_auth_reason
 from chatcontract.context import shared_positive_control
 from chatcontract.errors import ChatContractError, TargetUnreachable
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.spec import TokenCarrier
+from chatcontract.ws.carriers import message_presented
 from chatcontract.ws.client import (
     Closed,
     OpenFailed,
@@ -29,23 +42,27 @@ from chatcontract.ws.client import (
     handshake,
     open_socket,
     present,
+    shown_url,
 )
-from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
+from chatcontract.ws.evidence import Clock, carrier_slug, inconclusive, judged, repro, skipped
 from chatcontract.ws.frames import Transcript
-from chatcontract.ws.tokens import FORGERIES, Forgery, resign
+from chatcontract.ws.tokens import FORGERIES, Forgery, is_jwt, resign
 
 __all__ = [
     "FOREIGN_ORIGIN",
+    "NOT_JWT_REASON",
     "SIGNING_KEY_REASON",
     "Access",
     "allowed_origin",
     "auth_matrix",
     "positive_control",
+    "presented_for",
     "primary_presented",
     "refusal_findings",
 ]
 
 SIGNING_KEY_REASON = "needs a signing key (CHATCONTRACT_SIGNING_KEY)"
+NOT_JWT_REASON = "the credentials are not JWTs"
 FOREIGN_ORIGIN = "https://attacker.chatcontract.invalid"
 
 
@@ -63,9 +80,22 @@ class Access:
     """Per carrier: ``None`` when it works, else why it does not."""
     key_control: str | None = None
     """``"ok"`` or why re-signed tokens are refused; ``None`` until tried."""
+    anonymous: str | None = None
+    """Why connections go without a token (the operation declares no authentication)."""
+    jwt: bool | None = None
+    """Whether the run's tokens are JWTs (``None``: no token was seen)."""
 
     def reason_for(self, carrier: TokenCarrier) -> str | None:
         return self.blocked or self.carriers.get(carrier)
+
+    @property
+    def unusable(self) -> str | None:
+        """Why no connection can be opened for a contract (``None``: one can)."""
+        if self.anonymous is not None:
+            return None
+        if self.blocked is not None or self.primary is None:
+            return self.blocked or "no working carrier"
+        return None
 
 
 def allowed_origin(target: WsTarget) -> str | None:
@@ -73,13 +103,29 @@ def allowed_origin(target: WsTarget) -> str | None:
     return allow[0] if allow else None
 
 
-def _presented(target: WsTarget, carrier: TokenCarrier | None, token: str | None) -> Presented:
-    return present(target.url, carrier, token, origin=allowed_origin(target))
+def _presented(
+    target: WsTarget, carrier: TokenCarrier | None, token: str | None, url: str | None = None
+) -> Presented:
+    if carrier is not None and carrier.kind == "message" and token is not None:
+        # The token goes in the first frame after the 101 (graphql-transport-ws).
+        contract, validator = target.contract, target.validator
+        origin = allowed_origin(target)
+        return message_presented(contract, validator, url or target.url, carrier, token, origin)
+    return present(url or target.url, carrier, token, origin=allowed_origin(target))
 
 
 def primary_presented(target: WsTarget, access: Access, token: str) -> Presented:
     """A token on the carrier the positive control proved, as every other contract connects."""
     return _presented(target, access.primary, token)
+
+
+async def presented_for(target: WsTarget, access: Access, user: str | None = None) -> Presented:
+    """How ``user`` connects for a contract: anonymously on an open channel, else with a
+    token on the proved carrier. Check :attr:`Access.unusable` first."""
+    url = await target.url_for(user)
+    if access.anonymous is not None:
+        return _presented(target, None, None, url)
+    return _presented(target, access.primary, await target.token(user), url)
 
 
 def _rest_note(target: WsTarget) -> str:
@@ -101,6 +147,10 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
         + ", ".join(c.kind for c in target.contract.carriers)
         + ")"
     )
+    operation = target.contract.operation
+    if operation.is_public:
+        access.anonymous = no_auth_reason(operation)
+        return skipped(target, "auth/positive-control", name, access.anonymous), access
     findings: list[Finding] = []
     failures: list[OpenFailed] = []
     transcript = target.transcript()
@@ -112,6 +162,7 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
             access.blocked = f"no token for {user}: {exc}"
             result = inconclusive(target, "auth/positive-control", name, access.blocked, clock)
             return result, access
+        access.jwt = is_jwt(token)
         presented = _presented(target, carrier, token)
         try:
             sock = await open_socket(target, presented, transcript, user=user)
@@ -120,9 +171,12 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
                 raise TargetUnreachable(exc.message) from exc
             access.carriers[carrier] = f"positive control failed ({carrier.kind}): {exc.message}"
             failures.append(exc)
+            message = f"a valid token in the {carrier.label} was not accepted: {exc.message}"
+            if exc.status == 404:
+                message = _no_such_resource(target, presented)
             findings.append(
                 Finding(
-                    f"a valid token in the {carrier.label} was not accepted: {exc.message}",
+                    message,
                     location=f"handshake ({carrier.kind})",
                     repro=repro(target, presented=presented),
                 )
@@ -150,6 +204,8 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
             target, "auth/positive-control", name, findings, clock, transcript=transcript
         )
         return result, access
+    if failures and all(f.status == 404 for f in failures):
+        return _missing_resource(target, access, name, findings, clock, transcript), access
     if failures and all(f.kind == "rejected" for f in failures):
         statuses = sorted({f.status for f in failures if f.status is not None})
         access.rejected = True
@@ -173,6 +229,43 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
     access.blocked = f"positive control failed: {first}"
     result = judged(target, "auth/positive-control", name, findings, clock, transcript=transcript)
     return result, access
+
+
+def _no_such_resource(target: WsTarget, presented: Presented) -> str:
+    filled = target.resources.filled()
+    source = f" ({filled.provenance()})" if filled is not None and filled.sources else ""
+    return (
+        f"no such resource: the handshake to {shown_url(presented.url)} answered HTTP 404" + source
+    )
+
+
+def _missing_resource(
+    target: WsTarget,
+    access: Access,
+    name: str,
+    findings: list[Finding],
+    clock: Clock,
+    transcript: Transcript,
+) -> ContractResult:
+    """Every valid handshake got 404: the URL names nothing, whatever the credentials.
+
+    A failure when the URL is the spec's own (no parameter) or names an object this
+    run just created; inconclusive when a parameter came from an example or the
+    settings, which may simply name nothing on this server.
+    """
+    access.blocked = findings[0].message
+    filled = target.resources.filled()
+    if filled is None or filled.made:
+        return judged(target, "auth/positive-control", name, findings, clock, transcript=transcript)
+    return inconclusive(
+        target,
+        "auth/positive-control",
+        name,
+        access.blocked,
+        clock,
+        findings=[replace(f, severity="warning") for f in findings],
+        transcript=transcript,
+    )
 
 
 def _subprotocol_problem(carrier: TokenCarrier, chosen: str | None) -> str | None:
@@ -220,8 +313,12 @@ async def refusal_findings(
     if isinstance(seen, Received):
         what = f"{seen.type!r} frame" if seen.type else "an application frame"
         who = ""
-        if seen.type == contract.welcome_type and isinstance(seen.value, dict):
-            who = f" for user_id={seen.value.get('user_id')!r}"
+        if (
+            seen.type == contract.welcome_type
+            and isinstance(seen.value, dict)
+            and "user_id" in seen.value
+        ):
+            who = f" for user_id={seen.value['user_id']!r}"
         return [Finding(f"{accepted} and sent a {what}{who}", seen.label)]
     if isinstance(seen, Silence):
         return [
@@ -269,9 +366,13 @@ async def _forged_row(
     target: WsTarget, access: Access, carrier: TokenCarrier, forgery: Forgery
 ) -> ContractResult:
     clock = Clock()
-    suffix = f"auth/{carrier.kind}/{forgery.slug}"
+    suffix = f"auth/{carrier_slug(target.contract.carriers, carrier)}/{forgery.slug}"
     name = f"{forgery.name} are refused ({carrier.kind})"
     claims = target.contract.claims
+    if access.anonymous is not None:
+        return skipped(target, suffix, name, access.anonymous)
+    if forgery.jwt and access.jwt is False:
+        return skipped(target, suffix, name, NOT_JWT_REASON)
     if forgery.claim is not None and forgery.claim not in claims:
         return skipped(target, suffix, name, f"the contract declares no {forgery.claim} claim")
     blocked = access.reason_for(carrier)
@@ -288,7 +389,7 @@ async def _forged_row(
     try:
         forged = target.secret(forgery.make(real, key, claims, time.time()))
     except ValueError as exc:
-        return inconclusive(target, suffix, name, f"the credentials are not JWTs ({exc})", clock)
+        return inconclusive(target, suffix, name, f"no {forgery.name} can be made: {exc}", clock)
     transcript = target.transcript()
     presented = _presented(target, carrier, forged)
     findings = await refusal_findings(target, presented, transcript)
@@ -312,8 +413,13 @@ async def _expiry_row(target: WsTarget, access: Access) -> ContractResult:
         "auth/expiry",
         f"connections close with {contract.expiry_close_code} when their token expires",
     )
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    if access.anonymous is not None:
+        return skipped(target, suffix, name, access.anonymous)
+    if access.jwt is False:
+        return skipped(target, suffix, name, NOT_JWT_REASON)
+    unusable = access.unusable
+    if unusable is not None or access.primary is None:
+        return inconclusive(target, suffix, name, unusable or "no working carrier", clock)
     key = target.ctx.settings.signing_key
     if key is None:
         return skipped(target, suffix, name, SIGNING_KEY_REASON)
@@ -381,7 +487,9 @@ async def auth_matrix(target: WsTarget, access: Access) -> AsyncIterator[Contrac
     anonymous_blocked = access.blocked if access.blocked and not access.rejected else None
     clock = Clock()
     name = "unauthenticated connections are refused"
-    if anonymous_blocked:
+    if access.anonymous is not None:
+        yield skipped(target, "auth/no-token", name, access.anonymous)
+    elif anonymous_blocked:
         yield inconclusive(target, "auth/no-token", name, anonymous_blocked, clock)
     else:
         transcript = target.transcript()
@@ -411,8 +519,10 @@ async def auth_matrix(target: WsTarget, access: Access) -> AsyncIterator[Contrac
 async def _forbidden_row(target: WsTarget, access: Access, carrier: TokenCarrier) -> ContractResult:
     clock = Clock()
     where = {"query": "the query string", "cookie": "a cookie", "header": "a header"}
-    suffix = f"auth/{carrier.kind}-token"
+    suffix = f"auth/{carrier_slug(target.contract.forbidden_carriers, carrier)}-token"
     name = f"tokens in {where.get(carrier.kind, carrier.kind)} ({carrier.name}) are refused"
+    if access.anonymous is not None:
+        return skipped(target, suffix, name, access.anonymous)
     if access.blocked is not None:
         return inconclusive(target, suffix, name, access.blocked, clock)
     transcript = target.transcript()
@@ -434,10 +544,11 @@ async def _origin_row(target: WsTarget, access: Access, slug: str, origin: str) 
     suffix = f"auth/{slug}"
     shown = "a null Origin" if origin == "null" else "a foreign Origin"
     name = f"handshakes from {shown} are refused"
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    unusable = access.unusable
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     transcript = target.transcript()
-    presented = present(target.url, access.primary, await target.token(), origin=origin)
+    presented = replace(await presented_for(target, access), origin=origin)
     status = target.contract.origin_rejection_status
     findings = await refusal_findings(
         target, presented, transcript, statuses=(status,) if status else None

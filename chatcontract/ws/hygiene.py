@@ -35,7 +35,8 @@ from chatcontract.ws.client import (
 )
 from chatcontract.ws.conversation import is_error_frame, ping_frame, until_answer
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
-from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.frames import with_value
+from chatcontract.ws.handshake import Access, presented_for
 from chatcontract.ws.vocabulary import NO_ERROR_FRAME, NO_PROBE, REFERENCE, flow_frame
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "INVALID_UTF8",
     "HostileInput",
     "carrier_frame",
+    "hostile_name",
     "hygiene_contracts",
     "invalid_frame",
     "invalid_json",
@@ -129,14 +131,14 @@ def invalid_json(target: WsTarget) -> str:
 
 def unknown_type_frame(target: WsTarget) -> dict[str, Any]:
     """The probe frame with a type the contract does not declare."""
-    return {**ping_frame(target)[0], target.validator.discriminator: UNKNOWN_TYPE}
+    return with_value(ping_frame(target)[0], target.validator.discriminator, UNKNOWN_TYPE)
 
 
 def invalid_frame(target: WsTarget) -> dict[str, Any] | None:
     """A frame with a known type that breaks its client schema, or ``None`` if none is found."""
     key = target.validator.discriminator
     for flow in target.contract.flows:
-        base = dict(flow.example or {key: flow.send})
+        base = dict(flow.example or with_value({}, key, flow.send))
         candidates: list[dict[str, Any]] = [
             {**base, "payload": "not an object"},
             {**base, "payload": 42},
@@ -155,6 +157,17 @@ class HostileInput:
     name: str
     send: Callable[[WsTarget, Socket], Awaitable[str | bytes | None]]
     """Sends the input; returns what was sent (for the repro), ``None`` if it cannot be built."""
+    what: str = "the input"
+    """The input, for names that depend on the declared reaction."""
+
+
+def hostile_name(hostile: HostileInput, reaction: Reaction | None) -> str:
+    """The row's name, saying what the contract declares for this input."""
+    if reaction is not None and reaction.ignored:
+        return f"{hostile.what} is ignored and the channel stays usable"
+    if reaction is not None and not reaction.declared and reaction.dropped == "forbidden":
+        return f"{hostile.what} never drops the connection without a close frame"
+    return hostile.name
 
 
 async def _send_invalid_json(target: WsTarget, sock: Socket) -> str:
@@ -198,22 +211,31 @@ HOSTILE_INPUTS: tuple[HostileInput, ...] = (
         "invalid-json",
         "invalid JSON gets an error frame and the channel stays usable",
         _send_invalid_json,
+        "invalid JSON",
     ),
     HostileInput(
         "unknown-type",
         "unknown message types get an error frame, not an acknowledgement",
         _send_unknown_type,
+        "an unknown message type",
     ),
     HostileInput(
         "schema-mismatch",
         "frames that break their schema get an error frame",
         _send_schema_mismatch,
+        "a frame that breaks its schema",
     ),
-    HostileInput("oversize", "oversize messages close the connection as declared", _send_oversize),
+    HostileInput(
+        "oversize",
+        "oversize messages close the connection as declared",
+        _send_oversize,
+        "an oversize message",
+    ),
     HostileInput(
         "invalid-utf8",
         "invalid UTF-8 in a text frame closes the connection as declared",
         _send_invalid_utf8,
+        "invalid UTF-8 in a text frame",
     ),
 )
 
@@ -313,30 +335,96 @@ def _judge_close(
         ]
     if end.by == "server" and end.code == want:
         return [Finding(end.problem, "close frame")] if end.problem else []
+    if end.by == "nobody" and reaction.dropped == "allowed":
+        return []
     detail = end.problem or end.describe()
     if end.code == 1011 and end.by == "server":
         detail = "closed with 1011 (internal error) on client input"
     return [Finding(f"expected close {want}, got: {detail}", "close frame")]
 
 
+def _stuck(end: Closed | Silence | None, answer: str) -> list[Finding]:
+    if isinstance(end, Closed):
+        detail = end.problem or end.describe()
+        if end.code == 1011:
+            detail = "closed with 1011 (internal error) on client input"
+        return [Finding(f"the connection did not stay usable: {detail}", "after input")]
+    if isinstance(end, Silence):
+        return [
+            Finding(
+                f"no {answer} within {end.waited:.1f} s after the input: the connection is stuck",
+                "after input",
+            )
+        ]
+    return []
+
+
+def _judge_ignored(
+    target: WsTarget,
+    reaction: Reaction,
+    frames: list[Received],
+    end: Closed | Silence | None,
+    answer: str,
+) -> list[Finding]:
+    """``ignored``: nothing answers the input, and the probe after it is answered."""
+    answered = [f for f in frames if f.type is not None or f.value is not None]
+    findings = (
+        [
+            Finding(
+                f"answered with {answered[0].type or 'a frame'!r}; the contract says this input "
+                "is ignored",
+                answered[0].label,
+            )
+        ]
+        if answered
+        else []
+    )
+    return findings + _stuck(end, answer)
+
+
+def _judge_not_dropped(
+    target: WsTarget,
+    reaction: Reaction,
+    frames: list[Received],
+    end: Closed | Silence | None,
+    answer: str,
+) -> list[Finding]:
+    """``dropped: forbidden`` alone: any reaction but ending the connection without a close."""
+    if isinstance(end, Closed) and end.by == "nobody":
+        return [
+            Finding(
+                "the server dropped the connection without a close frame; the contract forbids it",
+                "after input",
+            )
+        ]
+    return _stuck(end, answer) if isinstance(end, Silence) else []
+
+
+def _judge_for(reaction: Reaction) -> Callable[..., list[Finding]]:
+    if reaction.error_code is not None:
+        return _judge_error
+    if reaction.close_code is not None:
+        return _judge_close
+    return _judge_ignored if reaction.ignored else _judge_not_dropped
+
+
 async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) -> ContractResult:
     clock = Clock()
     suffix = f"hygiene/{hostile.slug}"
     reaction = target.contract.on_invalid_input.get(hostile.slug)
-    if reaction is None or (reaction.error_code is None and reaction.close_code is None):
-        return skipped(
-            target, suffix, hostile.name, f"the contract declares no reaction to {hostile.slug}"
-        )
+    name = hostile_name(hostile, reaction)
+    if reaction is None or (not reaction.declared and reaction.dropped == "allowed"):
+        return skipped(target, suffix, name, f"the contract declares no reaction to {hostile.slug}")
     if target.vocab.probe is None:
-        return inconclusive(target, suffix, hostile.name, NO_PROBE, clock)
+        return inconclusive(target, suffix, name, NO_PROBE, clock)
     if reaction.error_code is not None and target.vocab.error_type is None:
-        return inconclusive(target, suffix, hostile.name, NO_ERROR_FRAME, clock)
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(
-            target, suffix, hostile.name, access.blocked or "no working carrier", clock
-        )
+        return inconclusive(target, suffix, name, NO_ERROR_FRAME, clock)
+    # The probe is the barrier: an endpoint that stopped answering would not answer it.
+    unusable = access.unusable or target.stalls.blocks()
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     transcript = target.transcript()
-    presented = primary_presented(target, access, await target.token())
+    presented = await presented_for(target, access)
     ping, answer = ping_frame(target)
     findings: list[Finding] = []
     sent: str | bytes | None = None
@@ -347,19 +435,18 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
                 return skipped(
                     target,
                     suffix,
-                    hostile.name,
+                    name,
                     f"no {hostile.slug} input can be built from the contract",
                 )
             await sock.send_frame(ping)
             frames, end = await until_answer(target, sock, answer)
-            judge = _judge_error if reaction.error_code is not None else _judge_close
-            findings += judge(target, reaction, frames, end, answer)
+            findings += _judge_for(reaction)(target, reaction, frames, end, answer)
             findings += sock.findings
     except OpenFailed as exc:
         return inconclusive(
             target,
             suffix,
-            hostile.name,
+            name,
             f"a valid connection could not be opened: {exc.message}",
             clock,
             transcript=transcript,
@@ -380,7 +467,7 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
     return judged(
         target,
         suffix,
-        hostile.name,
+        name,
         findings,
         clock,
         transcript=transcript,

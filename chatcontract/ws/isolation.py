@@ -4,6 +4,8 @@ Users A and B connect together and each starts a run carrying a canary nonce.
 Every frame a user receives must belong to that user's own thread and runs,
 and the other's canary must never show up; then each tries to switch to and
 read the other's thread, which must be answered as if it did not exist.
+A channel that declares no authentication has no users to tell apart: both
+contracts are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chatcontract.auth import no_auth_reason
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.spec import Flow
 from chatcontract.ws.client import OpenFailed, Received, Silence, Socket, WsTarget, open_socket
 from chatcontract.ws.conversation import MAX_FRAMES_PER_FLOW, is_error_frame
-from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
-from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.evidence import Clock, contract_id, inconclusive, judged, repro, skipped
+from chatcontract.ws.handshake import Access, presented_for
+from chatcontract.ws.stalls import StallKind
 from chatcontract.ws.vocabulary import THREAD_FIELD, flow_frame, with_text
 
 __all__ = ["NOT_PROBED", "Party", "isolation_contracts", "leaks", "thread_probes"]
@@ -47,6 +51,8 @@ class Party:
     """Every frame after the welcome, up to :data:`MAX_FRAMES_PER_FLOW`."""
     stopped: str | None = None
     """Why the run was not followed to its end, when it was not."""
+    stalled: StallKind | None = None
+    """How the wait timed out, when it did (see :mod:`chatcontract.ws.stalls`)."""
 
     def keep(self, frame: Received) -> None:
         if len(self.frames) < MAX_FRAMES_PER_FLOW:
@@ -110,6 +116,7 @@ async def _run(target: WsTarget, party: Party, terminals: frozenset[str], ack: s
         seen = await party.sock.receive(min(limit, total_at))
         if isinstance(seen, Silence):
             party.stopped = f"no frame for {seen.waited:.1f} s"
+            party.stalled = "run" if party.frames else "answer"
             return
         if not isinstance(seen, Received):
             party.stopped = f"the connection ended: {seen.problem or seen.describe()}"
@@ -213,17 +220,23 @@ async def isolation_contracts(target: WsTarget, access: Access) -> list[Contract
     events_name = "users never receive each other's frames"
     threads_name = "users cannot switch to or read each other's threads"
     users = target.ctx.credentials.users
-    if len(users) < 2:
-        reason = "needs two users (credentials.users)"
+    operation = target.contract.operation
+    skip = None
+    if operation.is_public:
+        skip = no_auth_reason(operation)
+    elif len(users) < 2:
+        skip = "needs two users (credentials.users)"
+    if skip is not None:
         return [
-            skipped(target, "isolation", events_name, reason),
-            skipped(target, "isolation/threads", threads_name, reason),
+            skipped(target, "isolation", events_name, skip),
+            skipped(target, "isolation/threads", threads_name, skip),
         ]
-    if access.blocked is not None or access.primary is None:
-        reason = access.blocked or "no working carrier"
+    # Both users' runs are followed to their end: a stalled endpoint would not end them.
+    unusable = access.unusable or target.stalls.blocks(run=True)
+    if unusable is not None:
         return [
-            inconclusive(target, "isolation", events_name, reason, clock),
-            inconclusive(target, "isolation/threads", threads_name, reason, clock),
+            inconclusive(target, "isolation", events_name, unusable, clock),
+            inconclusive(target, "isolation/threads", threads_name, unusable, clock),
         ]
     a, b = (Party(u, f"canary-{secrets.token_hex(8)}") for u in users[:2])
     transcript = target.transcript()
@@ -249,9 +262,7 @@ async def isolation_contracts(target: WsTarget, access: Access) -> list[Contract
     try:
         async with contextlib.AsyncExitStack() as stack:
             for party in (a, b):
-                presented[party.user] = primary_presented(
-                    target, access, await target.token(party.user)
-                )
+                presented[party.user] = await presented_for(target, access, party.user)
                 party.sock = await open_socket(
                     target, presented[party.user], transcript, user=party.user
                 )
@@ -267,6 +278,10 @@ async def isolation_contracts(target: WsTarget, access: Access) -> list[Contract
             async with asyncio.TaskGroup() as group:
                 for party in (a, b):
                     group.create_task(_run(target, party, terminals, ack))
+            for party in (a, b):
+                if party.stalled is not None:
+                    what = f"{party.user}'s run: {party.stopped}"
+                    target.stalls.record(party.stalled, contract_id(target, "isolation"), what)
             async with asyncio.TaskGroup() as group:
                 for party in (a, b):
                     group.create_task(_drain(party))

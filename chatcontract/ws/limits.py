@@ -26,10 +26,18 @@ from chatcontract.ws.client import (
 )
 from chatcontract.ws.conversation import is_error, is_error_frame, ping_frame
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
-from chatcontract.ws.handshake import Access, primary_presented
+from chatcontract.ws.handshake import Access, presented_for
 from chatcontract.ws.vocabulary import NO_ERROR_FRAME, NO_PROBE
 
-__all__ = ["FLOOD_EXTRA", "LIMITS_REASON", "connection_limit", "limits_enabled", "rate_limit"]
+__all__ = [
+    "FLOOD_EXTRA",
+    "LIMITS_REASON",
+    "connection_limit",
+    "connections_name",
+    "limits_enabled",
+    "rate_limit",
+    "rate_name",
+]
 
 LIMITS_REASON = (
     "limits are exercised only with --check-limits (always on against the reference server)"
@@ -44,20 +52,30 @@ def limits_enabled(target: WsTarget) -> bool:
     return settings.check_limits or settings.target_is_reference
 
 
+def connections_name(allowed: int | None) -> str:
+    return f"a user's connection beyond the declared {allowed or 'limit'} is refused"
+
+
+def rate_name(per_minute: int | None, signal: str | None) -> str:
+    rate = f"{per_minute} messages a minute" if per_minute else "the declared message rate"
+    return f"more than {rate} get {signal or 'the declared signal'}"
+
+
 async def connection_limit(target: WsTarget, access: Access) -> ContractResult:
     clock = Clock()
     limits = target.contract.limits
     allowed = limits.connections_per_user
     suffix = "limits/connections"
-    name = f"a user's connection beyond the declared {allowed} is refused"
+    name = connections_name(allowed)
     if allowed is None:
         return skipped(target, suffix, name, "the contract declares no connections-per-user limit")
     if not limits_enabled(target):
         return skipped(target, suffix, name, LIMITS_REASON)
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    unusable = access.unusable
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     user = target.ctx.credentials.users[-1]
-    presented = primary_presented(target, access, await target.token(user))
+    presented = await presented_for(target, access, user)
     transcript = target.transcript()
     reaction = target.contract.on_invalid_input.get("connection-limit")
     close_code = reaction.close_code if reaction else None
@@ -137,7 +155,7 @@ async def rate_limit(target: WsTarget, access: Access) -> ContractResult:
     suffix = "limits/rate"
     reaction = target.contract.on_invalid_input.get("rate-limited")
     want = reaction.error_code if reaction else None
-    name = f"more than {per_minute} messages a minute get {want or 'the declared signal'}"
+    name = rate_name(per_minute, want)
     if per_minute is None or want is None:
         return skipped(
             target, suffix, name, "the contract declares no message rate limit with an error code"
@@ -149,10 +167,12 @@ async def rate_limit(target: WsTarget, access: Access) -> ContractResult:
         return inconclusive(target, suffix, name, NO_PROBE, clock)
     if target.vocab.error_type is None:
         return inconclusive(target, suffix, name, NO_ERROR_FRAME, clock)
-    if access.blocked is not None or access.primary is None:
-        return inconclusive(target, suffix, name, access.blocked or "no working carrier", clock)
+    # The flood is answered probe by probe: an endpoint that stopped answering would not.
+    unusable = access.unusable or target.stalls.blocks()
+    if unusable is not None:
+        return inconclusive(target, suffix, name, unusable, clock)
     user = target.ctx.credentials.users[-1]
-    presented = primary_presented(target, access, await target.token(user))
+    presented = await presented_for(target, access, user)
     transcript = target.transcript()
     ping, answer = ping_frame(target)
     count = per_minute + FLOOD_EXTRA

@@ -1,28 +1,29 @@
 """Hypothesis strategies for client frames, built from the contract's schemas (no I/O).
 
-A small builder that covers what frame schemas use (const, enum, objects with
-required/optional properties, strings with patterns and formats, bounded
-numbers, arrays, anyOf/oneOf); every drawn frame is then filtered through the
-compiled schema, so a gap in the builder can cost examples but never produce
-a "valid" frame that is not. Malformed variants mutate a valid frame in one
+Valid frames are drawn by schemathesis' generator (:mod:`chatcontract.ws.generation`:
+``allOf``, ``$ref``-inlined schemas, ``oneOf``, formats and patterns included),
+then filtered through the compiled schema, so a gap can cost examples but never
+produce a "valid" frame that is not. Malformed variants mutate a valid frame in one
 way each, so a server's answer can be tied to a single defect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
 from typing import Any
 
 from hypothesis import strategies as st
 
-from chatcontract.ws.frames import FrameValidator
+from chatcontract.spec import Reaction
+from chatcontract.ws.frames import FrameValidator, fresh, with_value
+from chatcontract.ws.generation import schema_strategy
 
 __all__ = [
     "MUTATIONS",
     "Example",
     "client_frames",
     "from_schema",
+    "fuzzed_mutations",
     "json_values",
 ]
 
@@ -30,6 +31,7 @@ Example = tuple[str, Any]
 """``(kind, frame)``: ``"valid"`` or the mutation that broke it."""
 
 MUTATIONS = ("missing-field", "wrong-type", "extra-field", "unknown-type", "not-an-object")
+_KEEPS_OPEN = Reaction()
 _MAX_TEXT = 40
 _MAX_ITEMS = 4
 
@@ -43,87 +45,16 @@ json_values: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-def _string(schema: Mapping[str, Any]) -> st.SearchStrategy[Any]:
-    low = int(schema.get("minLength", 0))
-    high = int(schema.get("maxLength", max(low, _MAX_TEXT)))
-    high = min(high, max(low, _MAX_TEXT))
-    if "pattern" in schema:
-        return st.from_regex(str(schema["pattern"]), fullmatch=True).filter(
-            lambda s: low <= len(s) <= int(schema.get("maxLength", 10**9))
-        )
-    if schema.get("format") == "date-time":
-        return st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())
-    return st.text(min_size=low, max_size=high)
-
-
-def _object(schema: Mapping[str, Any]) -> st.SearchStrategy[Any]:
-    properties: Mapping[str, Any] = schema.get("properties") or {}
-    required = [k for k in schema.get("required", ()) if isinstance(k, str)]
-    if schema.get("maxProperties") == 0:
-        return st.just({})
-    fixed = {k: from_schema(properties.get(k, True)) for k in required}
-    optional = {k: from_schema(v) for k, v in properties.items() if k not in fixed}
-    base = st.fixed_dictionaries(fixed, optional=optional)
-    extra = schema.get("additionalProperties", True)
-    if extra is False:
-        return base
-    extras = st.dictionaries(
-        st.text(min_size=1, max_size=12).filter(lambda k: k not in properties),
-        json_values if extra is True else from_schema(extra),
-        max_size=2,
-    )
-    return st.tuples(base, extras).map(lambda pair: {**pair[1], **pair[0]})
-
-
 def from_schema(schema: Any) -> st.SearchStrategy[Any]:
-    """Values for a resolved JSON Schema; a best effort the caller filters with the schema."""
+    """Values for a resolved JSON Schema, drawn by schemathesis (``allOf``, ``oneOf``,
+    ``anyOf``, formats, patterns); the caller filters them with the compiled schema."""
     if schema is True or schema == {}:
         return json_values
     if schema is False:
         return st.nothing()
     if not isinstance(schema, Mapping):
         return json_values
-    if "const" in schema:
-        return st.just(schema["const"])
-    if "enum" in schema:
-        return st.sampled_from(list(schema["enum"]))
-    for key in ("oneOf", "anyOf"):
-        if key in schema:
-            return st.one_of([from_schema(branch) for branch in schema[key]])
-    if "allOf" in schema:
-        merged: dict[str, Any] = {}
-        for part in schema["allOf"]:
-            if isinstance(part, Mapping):
-                for k, v in part.items():
-                    if k == "properties":
-                        merged.setdefault("properties", {}).update(v)
-                    elif k == "required":
-                        merged["required"] = [*merged.get("required", []), *v]
-                    else:
-                        merged.setdefault(k, v)
-        return from_schema(merged)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return st.one_of([from_schema({**schema, "type": k}) for k in kind])
-    if kind == "object" or (kind is None and "properties" in schema):
-        return _object(schema)
-    if kind == "string":
-        return _string(schema)
-    if kind == "integer":
-        return st.integers(schema.get("minimum"), schema.get("maximum"))
-    if kind == "number":
-        return st.floats(
-            schema.get("minimum"), schema.get("maximum"), allow_nan=False, allow_infinity=False
-        )
-    if kind == "boolean":
-        return st.booleans()
-    if kind == "null":
-        return st.none()
-    if kind == "array":
-        items = schema.get("items", True)
-        low = int(schema.get("minItems", 0))
-        return st.lists(from_schema(items), min_size=low, max_size=max(low, _MAX_ITEMS))
-    return json_values
+    return schema_strategy(schema)
 
 
 def _other_type(value: Any) -> Any:
@@ -136,8 +67,9 @@ def _other_type(value: Any) -> Any:
 
 def _mutate(validator: FrameValidator, kind: str, frame: dict[str, Any], draw: st.DrawFn) -> Any:
     key = validator.discriminator
+    top = key.split("/")[1] if key.startswith("/") else key
     if kind == "missing-field":
-        droppable = [k for k in frame if k != key]
+        droppable = [k for k in frame if k != top]
         if not droppable:
             kind = "unknown-type"
         else:
@@ -150,14 +82,37 @@ def _mutate(validator: FrameValidator, kind: str, frame: dict[str, Any], draw: s
         return {**frame, "chatcontract_extra": draw(json_values)}
     if kind == "unknown-type":
         suffix = draw(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12))
-        return {**frame, key: f"x_{suffix}"}
+        return with_value(frame, key, f"x_{suffix}")
     return draw(st.lists(json_values, max_size=3) | st.integers() | st.text(max_size=8))
+
+
+_BY_REACTION = {
+    "unknown-type": ("unknown-type", "not-an-object"),
+    "schema-mismatch": ("missing-field", "wrong-type", "extra-field", "not-an-object"),
+}
+"""The mutations a declared reaction covers: when it is a close, the hygiene rows judge
+them, and a fuzz example that ends the connection as the spec says is no failure."""
+
+
+def fuzzed_mutations(validator: FrameValidator) -> tuple[str, ...]:
+    """The mutations worth fuzzing: those whose declared reaction keeps the channel open."""
+    closing = {
+        mutation
+        for reaction, mutations in _BY_REACTION.items()
+        if (validator.reactions.get(reaction) or _KEEPS_OPEN).close_code is not None
+        for mutation in mutations
+    }
+    return tuple(m for m in MUTATIONS if m not in closing)
 
 
 def client_frames(
     validator: FrameValidator, schemas: Mapping[str, Any]
 ) -> st.SearchStrategy[Example]:
-    """Valid client frames of every declared type, and single-defect variants of them."""
+    """Valid client frames of every declared type, and single-defect variants of them.
+
+    The frame that carries the token (``{in: message}``) belongs to the handshake and
+    is not drawn: sending it again is a protocol error by design.
+    """
 
     def valid_of(kind: str) -> st.SearchStrategy[Any]:
         def ok(value: Any) -> bool:
@@ -165,13 +120,20 @@ def client_frames(
 
         return from_schema(schemas[kind]).filter(ok)
 
-    valid_by_type = {kind: valid_of(kind) for kind in schemas}
+    # Declared ids and timestamps are new in every frame: a server that discards a
+    # repeated message id would otherwise leave a valid frame unanswered.
+    valid_by_type = {
+        kind: valid_of(kind).map(lambda f: fresh(validator, f))
+        for kind in schemas
+        if kind not in validator.handshake_types
+    }
     valid = st.sampled_from(sorted(valid_by_type)).flatmap(lambda k: valid_by_type[k])
+    mutations = fuzzed_mutations(validator)
 
     @st.composite
     def examples(draw: st.DrawFn) -> Example:
         frame = draw(valid)
-        kind = draw(st.sampled_from(("valid", *MUTATIONS)))
+        kind = draw(st.sampled_from(("valid", *mutations)))
         if kind == "valid":
             return kind, frame
         return kind, _mutate(validator, kind, frame, draw)

@@ -1,9 +1,12 @@
 """Forged tokens for the handshake auth matrix (pure: no I/O).
 
 Every forgery starts from a real token the target accepts and changes exactly
-one thing, so a refusal can only be explained by that one thing. Forgeries
-that keep a valid signature (expired, not yet valid, wrong issuer or
-audience) need the target's HS256 signing key; the others need no key.
+one thing, so a refusal can only be explained by that one thing. Two apply
+to any token, opaque or not: the real one garbled (a few characters changed)
+and one of the same shape the server never issued. The others are about JWTs
+(their header, signature and claims) and only apply when the credentials are
+JWTs. Forgeries that keep a valid signature (expired, not yet valid, wrong
+issuer or audience) need the target's HS256 signing key; the others need no key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +28,12 @@ __all__ = [
     "b64url_decode",
     "bad_signature",
     "claims_of",
+    "garbled",
     "header_of",
+    "is_jwt",
     "malformed",
     "resign",
+    "unissued",
     "unsigned",
 ]
 
@@ -70,6 +77,61 @@ def header_of(token: str) -> dict[str, Any]:
 def claims_of(token: str) -> dict[str, Any]:
     """The token's claims, unverified: we only copy them into forgeries."""
     return _json_segment(_segments(token)[1])
+
+
+def is_jwt(token: str) -> bool:
+    """Whether ``token`` is a compact JWS whose header names an algorithm."""
+    try:
+        return "alg" in header_of(token)
+    except ValueError:
+        return False
+
+
+_HEX = frozenset(string.hexdigits)
+_CLASSES = (string.digits, string.ascii_lowercase, string.ascii_uppercase)
+
+
+def _alphabets(token: str) -> list[str | None]:
+    """Per character, the characters it may become and keep the token's shape (``None``:
+    it stays: separators such as ``.``, ``-`` or ``_``)."""
+    if token and set(token) <= _HEX:
+        hex_alphabet = string.digits + ("abcdef" if token.lower() == token else "ABCDEF")
+        return [hex_alphabet for _ in token]
+    return [next((c for c in _CLASSES if ch in c), None) for ch in token]
+
+
+def _other(ch: str, alphabet: str) -> str:
+    return secrets.choice([c for c in alphabet if c != ch])
+
+
+def garbled(token: str) -> str:
+    """The real token with a few characters in its middle changed, shape and length kept."""
+    alphabets = _alphabets(token)
+    middle = range(len(token) // 4, max(len(token) // 4 + 1, 3 * len(token) // 4))
+    changeable = [i for i in middle if i < len(token) and alphabets[i]]
+    if not changeable:
+        changeable = [i for i, a in enumerate(alphabets) if a]
+    if not changeable:
+        raise ValueError("the token has no letter or digit to change")
+    chars = list(token)
+    for i in changeable[:: max(1, len(changeable) // 4)][:4]:
+        alphabet = alphabets[i]
+        assert alphabet is not None
+        chars[i] = _other(chars[i], alphabet)
+    return "".join(chars)
+
+
+def unissued(token: str) -> str:
+    """A random token of the real one's length and alphabet: the right shape, never issued."""
+    alphabets = _alphabets(token)
+    if not any(alphabets):
+        raise ValueError("the token has no letter or digit to change")
+    while True:
+        forged = "".join(
+            secrets.choice(a) if a else ch for ch, a in zip(token, alphabets, strict=True)
+        )
+        if forged != token:
+            return forged
 
 
 def _hs256(signing_input: str, key: bytes) -> str:
@@ -126,6 +188,8 @@ class Forgery:
     """The claim the row depends on being declared in the spec (``iss``/``aud``), if any."""
     make: Callable[[str, str | None, Mapping[str, str], float], str]
     """``(real token, signing key, declared claims, now) -> forged token``."""
+    jwt: bool = True
+    """Only for JWT credentials (skipped for opaque tokens)."""
 
 
 def _key(key: str | None) -> str:
@@ -139,6 +203,22 @@ def _wrong(value: str) -> str:
 
 
 FORGERIES: tuple[Forgery, ...] = (
+    Forgery(
+        "garbled",
+        "garbled tokens",
+        False,
+        None,
+        lambda t, k, c, n: garbled(t),
+        jwt=False,
+    ),
+    Forgery(
+        "unissued",
+        "well-formed tokens the server never issued",
+        False,
+        None,
+        lambda t, k, c, n: unissued(t),
+        jwt=False,
+    ),
     Forgery("malformed", "malformed tokens", False, None, lambda t, k, c, n: malformed(t)),
     Forgery(
         "bad-signature",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chatcontract.spec import Flow, Operation, Spec, WebSocketContract
+from chatcontract.spec.streams import schemas_at
+from chatcontract.ws.frames import with_value
 
 __all__ = [
     "NO_ERROR_FRAME",
@@ -88,12 +90,19 @@ class Vocabulary:
         return self.message.expect_first if self.message is not None else None
 
 
+def _requires(schema: Any, field: str, depth: int = 0) -> bool:
+    """Whether ``schema`` (or a part of its ``allOf``) requires the property ``field``."""
+    if not isinstance(schema, Mapping) or depth > 8:
+        return False
+    if field in (schema.get("required") or ()):
+        return True
+    return any(_requires(part, field, depth + 1) for part in schema.get("allOf") or ())
+
+
 def _error_type(contract: WebSocketContract) -> str | None:
     field = REFERENCE.error_code_field
     carriers = sorted(
-        kind
-        for kind, schema in contract.server_schemas.items()
-        if field in (schema.get("required") or ())
+        kind for kind, schema in contract.server_schemas.items() if _requires(schema, field)
     )
     if REFERENCE.error_type in carriers:
         return REFERENCE.error_type
@@ -103,9 +112,8 @@ def _error_type(contract: WebSocketContract) -> str | None:
 def _not_found_code(contract: WebSocketContract, error_type: str | None) -> str | None:
     if error_type is None:
         return None
-    properties = contract.server_schemas[error_type].get("properties")
-    schema = properties.get(REFERENCE.error_code_field) if isinstance(properties, Mapping) else None
-    codes = schema.get("enum") if isinstance(schema, Mapping) else None
+    found = schemas_at({}, contract.server_schemas[error_type], (REFERENCE.error_code_field,))
+    codes = next((f["enum"] for f in found if isinstance(f.get("enum"), list)), None)
     if not isinstance(codes, list):
         return None
     if REFERENCE.not_found_code in codes:
@@ -180,7 +188,7 @@ def flow_frame(discriminator: str, flow: Flow) -> dict[str, Any]:
     """The frame a flow sends: its example, else a bare frame of its type."""
     if flow.example is not None:
         return copy.deepcopy(dict(flow.example))
-    return {discriminator: flow.send}
+    return with_value({}, discriminator, flow.send)
 
 
 def with_text(frame: dict[str, Any], text: str) -> dict[str, Any]:

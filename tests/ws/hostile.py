@@ -62,6 +62,10 @@ class Peer:
 
     async def accept(self) -> None:
         await self.request()
+        await self.switch()
+
+    async def switch(self) -> None:
+        """Answer the request already read with 101 (choosing ``jwt-auth`` when offered)."""
         key = self.headers["sec-websocket-key"]
         accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
         lines = [
@@ -312,5 +316,21 @@ async def header_only(peer: Peer) -> None:
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
     )
+    await peer.send_json(WELCOME)
+    await peer.wait_for_close()
+
+
+async def stalls_after_welcome(peer: Peer) -> None:
+    """Refuses anonymous handshakes, accepts the rest and sends the welcome, then answers
+    nothing but the closing handshake: an application stuck after its first frame."""
+    await peer.request()
+    token = "authorization" in peer.headers or "jwt." in peer.headers.get(
+        "sec-websocket-protocol", ""
+    )
+    if not token:
+        peer.writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await peer.writer.drain()
+        return
+    await peer.switch()
     await peer.send_json(WELCOME)
     await peer.wait_for_close()

@@ -230,7 +230,7 @@ def test_a_broken_create_thread_body_is_noted_not_raised() -> None:
         async with hostile.hostile_server(_rest_bad_json) as url:
             target = target_of(_ctx(url))
             transcript = target.transcript()
-            thread = await _rest_thread(target, "tok", transcript)
+            thread = await _rest_thread(target, None, transcript)
         return thread, json.dumps([e.content for e in transcript.entries()])
 
     thread, notes = asyncio.run(main())

@@ -90,6 +90,7 @@ def test_fuzz_repro_names_the_seed_the_frame_and_a_placeholder_token() -> None:
     fuzz = next(r for r in results if r.id.endswith("/fuzz"))
     repro = fuzz.failures[0].repro or ""
     assert "chatcontract run --category websocket --seed 1234 --base-url http://127.0.0.1:" in repro
-    assert "websocat -H 'Authorization: Bearer $CHATCONTRACT_TOKEN'" in repro
+    # Double quotes: the shell expands the variable (single quotes would send it literally).
+    assert 'websocat -H "Authorization: Bearer $CHATCONTRACT_TOKEN"' in repro
     assert "then send: {" in repro
     _assert_no_token(results, credentials)

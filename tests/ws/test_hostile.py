@@ -10,8 +10,8 @@ import pytest
 
 from chatcontract.reference.config import ServerConfig
 from chatcontract.report.model import ContractResult, Outcome
-from chatcontract.runner import run_contracts
 from chatcontract.spec import WebSocketDeadlines
+from chatcontract.ws.contracts import websocket_contracts
 from chatcontract.ws.conversation import run_flow
 from chatcontract.ws.handshake import auth_matrix, positive_control
 from tests.ws import hostile
@@ -21,19 +21,27 @@ FAST = WebSocketDeadlines(handshake=0.5, first_frame=0.5, idle=0.5, total=3.0)
 SLACK = 1.0
 
 
-def _ctx(url: str) -> Any:
+def _ctx(url: str, **settings: Any) -> Any:
     return make_ctx(
-        url, MintedCredentials(ServerConfig()), spec=spec_with(FAST), target_is_reference=False
+        url,
+        MintedCredentials(ServerConfig()),
+        spec=spec_with(FAST),
+        target_is_reference=False,
+        **settings,
     )
 
 
-async def _category(behaviour: hostile.Behaviour) -> tuple[dict[str, ContractResult], float]:
+async def _category(
+    behaviour: hostile.Behaviour, **settings: Any
+) -> tuple[dict[str, ContractResult], float]:
+    """The websocket category alone, timed: its inventory prerequisite (plain HTTP, with
+    its own deadlines) is not what these servers test."""
     async with hostile.hostile_server(behaviour) as url:
         # Setup (spec model, schema compilation) is not the server's time: build it first.
-        ctx = _ctx(url)
+        ctx = _ctx(url, **settings)
         target_of(ctx)
         started = time.monotonic()
-        results = await run_contracts(ctx, ["websocket"])
+        results = [r async for r in websocket_contracts(ctx)]
         elapsed = time.monotonic() - started
     return {r.id.removeprefix("websocket/GET /ws/"): r for r in results}, elapsed
 
@@ -203,3 +211,35 @@ def test_teardown_after_a_buffered_close_that_completed_is_clean() -> None:
         return received
 
     assert asyncio.run(main()) == 16 << 20
+
+
+def test_a_stalled_endpoint_costs_one_wait_not_one_per_contract() -> None:
+    """Issue #10: the welcome, then nothing. The first flow waits out its deadline and fails;
+    every later contract that would wait for an answer is inconclusive at once, naming it,
+    so the whole category ends within twice its largest deadline (9 s before the fix)."""
+    results, elapsed = asyncio.run(_category(hostile.stalls_after_welcome, check_limits=True))
+    largest = max(FAST.handshake, FAST.first_frame, FAST.idle, FAST.total)
+    assert elapsed <= 2 * largest + 2 * SLACK, f"took {elapsed:.2f} s"
+    first = results["flow:start-agent"]
+    assert first.outcome is Outcome.FAILED
+    assert "no frame within 0.5 s (first-frame deadline) after sending start_agent" in messages(
+        first
+    )
+    stalled = "the endpoint stalled in websocket/GET /ws/flow:start-agent: no frame within 0.5 s"
+    later = [
+        "flow:user-message",
+        "flow:ping",
+        "flow:switch-thread",
+        "flow:thread-history",
+        *(f"hygiene/{slug}" for slug in ("invalid-json", "unknown-type", "oversize")),
+        "isolation",
+        "isolation/threads",
+        "fuzz",
+        "limits/rate",
+    ]
+    for key in later:
+        assert results[key].outcome is Outcome.INCONCLUSIVE, (key, results[key])
+        assert results[key].reason.startswith(stalled), (key, results[key].reason)
+    # Contracts that wait for nothing but the handshake are still judged.
+    assert results["frames/welcome"].outcome is Outcome.PASSED
+    assert results["auth/no-token"].outcome is Outcome.PASSED

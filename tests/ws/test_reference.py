@@ -46,6 +46,8 @@ def test_clean_reference_keeps_every_websocket_contract() -> None:
         "auth/no-token",
         "auth/header/expired",
         "auth/subprotocol/alg-none",
+        "auth/header/garbled",
+        "auth/subprotocol/unissued",
         "auth/query-token",
         "frames/welcome",
         "flow:start-agent",
@@ -62,6 +64,10 @@ def test_clean_reference_keeps_every_websocket_contract() -> None:
     assert results["auth/no-token"].name == "unauthenticated connections are refused"
     assert results["auth/header/expired"].name == "expired tokens are refused (header)"
     assert int(results["fuzz"].details["examples"]) >= 1
+    # The threads made for the needs-thread flows are deleted through deleteThread.
+    cleanup = results["limits/rate"].details
+    assert "not cleaned up" not in cleanup
+    assert cleanup["cleaned up"].startswith("DELETE /api/threads/thread_")
 
 
 def test_without_a_signing_key_the_key_rows_are_skipped_with_the_reason() -> None:
@@ -112,7 +118,7 @@ FAULTS = [
         # Events count from the run's first event; the location keeps the frame number.
         "frame #4 (tool_completed): agent-run pair: event #3 (tool_completed): closes tool call",
     ),
-    ("missing-terminal", _flows, "flow:user-message", "agent-run missing-terminal"),
+    ("missing-terminal", _flows, "flow:start-agent", "agent-run missing-terminal"),
     (
         "cross-user-leak",
         isolation_contracts,
@@ -168,8 +174,24 @@ ALSO_FAILS = {
         "auth/subprotocol/alg-none",
     ),
     "events-out-of-order": ("flow:user-message",),
-    "missing-terminal": ("flow:start-agent",),
 }
+
+
+def test_a_withheld_terminal_event_is_waited_for_once() -> None:
+    """Issue #10: the first run that never ends fails; the next flow that follows a run is
+    inconclusive, naming it, instead of waiting out the same deadline again."""
+    with running_reference(faults=frozenset({"missing-terminal"})) as server:
+        ctx = reference_ctx(server)
+        ctx.spec = spec_with(expiry_close_code=None)
+        results = asyncio.run(_group(ctx, _flows))
+    assert results["flow:start-agent"].outcome is Outcome.FAILED
+    later = results["flow:user-message"]
+    assert later.outcome is Outcome.INCONCLUSIVE
+    assert later.reason.startswith(
+        "the endpoint stalled in websocket/GET /ws/flow:start-agent: no frame for 1.5 s "
+        "(idle deadline) after sending start_agent"
+    )
+    assert later.duration < 0.1
 
 
 def test_staging_2025_09_is_credentials_rejected_not_a_pass_or_a_failure() -> None:

@@ -1,0 +1,379 @@
+"""The objects a WebSocket check needs: made through the spec, removed at the end.
+
+A WebSocket URL may have parameters (``/api/kernels/{kernel_id}/channels``).
+Each is filled, in order, from the run setting
+:attr:`~chatcontract.context.RunSettings.path_parameters`, from an object
+created through the spec's links (the ``POST`` whose answer feeds the
+parameter), or from the spec's example. The template itself is never sent:
+without a value, the endpoint's contracts are skipped with the parameter's
+name. Objects are made per user (a kernel is its owner's), the first user's
+before anything else.
+
+Everything the checks create over REST (those objects, threads for flows) is
+deleted at the end through the ``DELETE`` the spec has for it
+(:func:`chatcontract.links.delete_for`); what could not be deleted is reported.
+Requests carry the token the way the operation's security scheme says
+(``Authorization: Bearer``, ``Authorization: token``, an API-key header or
+cookie), and are paced and counted like every request of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+
+from chatcontract.context import RunContext
+from chatcontract.errors import ChatContractError
+from chatcontract.links import (
+    Parameter,
+    build_sample,
+    delete_for,
+    fill_path,
+    link_values,
+    operation_parameters,
+    path_names,
+    producers_of,
+)
+from chatcontract.spec import Operation, Spec, WebSocketContract
+from chatcontract.ws.frames import Transcript
+
+__all__ = [
+    "Created",
+    "Filled",
+    "Resources",
+    "RestAnswer",
+    "auth_headers",
+    "rest_call",
+]
+
+_MAX_BODY = 64 * 1024
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_FROM_SETTING = "the path_parameters setting"
+_FROM_EXAMPLE = "the spec's example"
+
+
+@dataclass(frozen=True, slots=True)
+class RestAnswer:
+    """One bounded REST exchange: its status and JSON body, or why there is none."""
+
+    status: int | None
+    body: Any = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def line(self) -> str:
+        return self.problem if self.problem is not None else f"HTTP {self.status}"
+
+
+def _scheme_header(
+    scheme: Mapping[str, Any], contract: WebSocketContract, token: str
+) -> tuple[str, str] | None:
+    kind = scheme.get("type")
+    if kind in ("oauth2", "openIdConnect"):
+        return "Authorization", f"Bearer {token}"
+    if kind == "http":
+        name = str(scheme.get("scheme") or "bearer")
+        if name.lower() == "basic":
+            return None
+        return "Authorization", f"{'Bearer' if name.lower() == 'bearer' else name} {token}"
+    if kind == "apiKey" and isinstance(scheme.get("name"), str):
+        where, name = scheme.get("in"), str(scheme["name"])
+        if where == "cookie":
+            return "Cookie", f"{name}={token}"
+        if where == "header":
+            # An API key header the WebSocket also takes with a scheme (``token <hex>``).
+            prefix = next(
+                (
+                    f"{c.scheme} "
+                    for c in contract.carriers
+                    if c.kind == "header" and c.scheme and (c.name or "").lower() == name.lower()
+                ),
+                "",
+            )
+            return name, prefix + token
+    return None
+
+
+def auth_headers(
+    spec: Spec, contract: WebSocketContract, op: Operation, token: str | None
+) -> dict[str, str]:
+    """How ``token`` travels to REST operation ``op``: as its security scheme says, else
+    as the WebSocket's header or cookie carrier does, else as a bearer token."""
+    if token is None or not op.security:
+        return {}
+    for alternative in op.security:
+        for name in alternative:
+            found = _scheme_header(spec.security_schemes.get(name) or {}, contract, token)
+            if found is not None:
+                return dict([found])
+    for carrier in contract.carriers:
+        if carrier.kind == "header":
+            value = f"{carrier.scheme} {token}" if carrier.scheme else token
+            return {carrier.name or "Authorization": value}
+        if carrier.kind == "cookie":
+            return {"Cookie": f"{carrier.name or 'token'}={token}"}
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def rest_call(
+    ctx: RunContext,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str],
+    query: Mapping[str, str] | None = None,
+    body: Any = None,
+    transcript: Transcript | None = None,
+) -> RestAnswer:
+    """One request, paced and counted; the whole exchange bounded, the body to 64 KiB."""
+    settings = ctx.settings
+    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    label = f"{method} {path}"
+    await ctx.services.pacer.wait()
+    ctx.services.budget.note()
+    status: int | None = None
+    data = bytearray()
+    try:
+        # One bound on the whole exchange: httpx's timeouts are per read, and a body
+        # trickled a byte at a time would otherwise never end.
+        async with asyncio.timeout(settings.connect_timeout + settings.read_timeout):
+            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+                request = client.build_request(
+                    method,
+                    ctx.url(path),
+                    params=dict(query or {}),
+                    json=body,
+                    headers=dict(headers),
+                )
+                response = await client.send(request, stream=True)
+                try:
+                    status = response.status_code
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > _MAX_BODY:
+                            raise ValueError(f"body larger than {_MAX_BODY} bytes")
+                finally:
+                    await response.aclose()
+        parsed: Any = None
+        if response.headers.get("content-type", "").startswith("application/json") and data:
+            parsed = orjson.loads(bytes(data))
+    except (httpx.HTTPError, TimeoutError, ValueError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        if transcript is not None:
+            transcript.note(f"{label} failed: {problem}")
+        return RestAnswer(status, problem=problem)
+    if transcript is not None:
+        transcript.note(f"{label} -> HTTP {status}")
+    return RestAnswer(status, parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """An object the run created over REST, and what its creation's links name it."""
+
+    producer: Operation
+    user: str | None
+    values: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        names = ", ".join(f"{k}={v}" for k, v in sorted(self.values.items()))
+        return f"{self.producer.label} ({names})"
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """A WebSocket path (and required query) with every parameter filled, and whence."""
+
+    path: str
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Parameter -> where its value came from (an operation's label, the example...)."""
+
+    @property
+    def made(self) -> bool:
+        """Whether a value names an object the run created (so a 404 is the server's)."""
+        return any(s not in (_FROM_SETTING, _FROM_EXAMPLE) for s in self.sources.values())
+
+    def provenance(self) -> str:
+        return ", ".join(f"{name} from {source}" for name, source in self.sources.items())
+
+
+def _url_parameters(spec: Spec, contract: WebSocketContract) -> list[Parameter]:
+    """The path parameters and required query parameters of the WebSocket URL; a name in
+    the template that no parameter declares still needs a value (never the template)."""
+    try:
+        declared = operation_parameters(spec, contract.operation)
+    except KeyError:  # a contract built by hand, not from the document
+        declared = []
+    found = [p for p in declared if p.location == "path" or (p.location == "query" and p.required)]
+    named = {p.name for p in found if p.location == "path"}
+    found += [Parameter(n, "path", True) for n in path_names(contract.path) if n not in named]
+    return found
+
+
+class Resources:
+    """The URL parameters of one WebSocket endpoint, per user, and what was made for them."""
+
+    def __init__(self, ctx: RunContext, contract: WebSocketContract) -> None:
+        self.ctx = ctx
+        self.contract = contract
+        self.parameters = _url_parameters(ctx.spec, contract)
+        self.created: list[Created] = []
+        """Objects made and not yet deleted."""
+        self.deleted: list[str] = []
+        self.kept: list[str] = []
+        """Objects the cleanup could not delete, with why."""
+        self._filled: dict[str, Filled] = {}
+        self._unfilled: dict[str, str] = {}
+        self.attempted = False
+        """Whether an object was asked for and not had (then an unfilled URL is not a
+        matter of configuration: the contracts are inconclusive, not skipped)."""
+        self._lock = asyncio.Lock()
+
+    def _key(self, user: str | None) -> str:
+        users = self.ctx.credentials.users
+        return user or (users[0] if users else "")
+
+    def path(self, user: str | None = None) -> str:
+        """The path (with its query) to connect to; call :meth:`fill` for ``user`` first."""
+        if not self.parameters:
+            return self.contract.path
+        filled = self._filled.get(self._key(user)) or self._filled.get(self._key(None))
+        if filled is None:
+            # Sending the template would only ever get a 404 reported as something else.
+            raise ChatContractError(
+                f"chatcontract bug: {self.contract.path} was not filled before connecting"
+            )
+        return filled.path
+
+    def filled(self, user: str | None = None) -> Filled | None:
+        return self._filled.get(self._key(user))
+
+    async def fill(self, user: str | None = None) -> str | None:
+        """Fill the URL for ``user``; ``None`` when done, else why it cannot be."""
+        if not self.parameters:
+            return None
+        key = self._key(user)
+        async with self._lock:
+            if key in self._filled:
+                return None
+            if key in self._unfilled:
+                return self._unfilled[key]
+            problem = await self._fill(key)
+            if problem is not None:
+                self._unfilled[key] = problem
+            return problem
+
+    async def _token(self, user: str) -> str | None:
+        try:
+            token = await self.ctx.credentials.token(user)
+        except ChatContractError:
+            return None
+        self.ctx.redactor.add(token)
+        return token
+
+    async def _fill(self, user: str) -> str | None:
+        settings = self.ctx.settings.path_parameters
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        tried: list[str] = []
+        for param in self.parameters:
+            if param.name in settings:
+                values[param.name], sources[param.name] = settings[param.name], _FROM_SETTING
+                continue
+            made = await self._create(param.name, user, values, tried)
+            if made is not None:
+                values[param.name], sources[param.name] = made
+                continue
+            if param.example is not None:
+                values[param.name], sources[param.name] = param.example, _FROM_EXAMPLE
+                continue
+            where = f"{param.location} parameter {param.name!r}"
+            detail = f" ({'; '.join(tried)})" if tried else ""
+            self.attempted = self.attempted or bool(tried)
+            return (
+                f"the WebSocket URL {self.contract.path} needs a value for its {where}: "
+                f"no link of the spec created one{detail}, the parameter has no example, and "
+                f"the path_parameters setting names none"
+            )
+        path = fill_path(self.contract.path, values)
+        query = {p.name: str(values[p.name]) for p in self.parameters if p.location == "query"}
+        if query:
+            path += ("&" if "?" in path else "?") + urlencode(query)
+        self._filled[user] = Filled(path, sources)
+        return None
+
+    async def _create(
+        self, name: str, user: str, known: Mapping[str, Any], tried: list[str]
+    ) -> tuple[Any, str] | None:
+        """A value for parameter ``name`` from an object made (or found) for it."""
+        spec = self.ctx.spec
+        for created in self.created:
+            if created.user == user and name in created.values:
+                return created.values[name], created.producer.label
+        for producer, _ in producers_of(spec, self.contract.operation, name):
+            token = await self._token(user) if producer.security else None
+            if token is None and not producer.is_public:
+                tried.append(f"{producer.label}: no token for {user}")
+                continue
+            sample = build_sample(
+                producer, operation_parameters(spec, producer), {**known}, identifiers=()
+            )
+            answer = await rest_call(
+                self.ctx,
+                sample.method,
+                sample.path,
+                headers=auth_headers(spec, self.contract, producer, token),
+                query=sample.query,
+                body=sample.body,
+            )
+            if not answer.ok:
+                tried.append(f"{producer.label} answered {answer.line()}")
+                continue
+            values = link_values(spec, producer, answer.body)
+            if producer.method.upper() not in _SAFE_METHODS and values:
+                self.created.append(Created(producer, user, values))
+            if name in values:
+                return values[name], producer.label
+            tried.append(f"{producer.label}'s answer has no {name} where its link points")
+        return None
+
+    def record(self, producer: Operation, user: str | None, body: Any) -> None:
+        """Keep an object made elsewhere (a thread for a flow), to delete it at the end."""
+        values = link_values(self.ctx.spec, producer, body)
+        if values and producer.method.upper() not in _SAFE_METHODS:
+            self.created.append(Created(producer, self._key(user), values))
+
+    async def cleanup(self) -> None:
+        """Delete everything created, newest first, into :attr:`deleted` and :attr:`kept`."""
+        spec = self.ctx.spec
+        while self.created:
+            created = self.created[-1]
+            remove = delete_for(spec, created.producer, created.values)
+            if remove is None:
+                self.kept.append(f"{created.label}: the spec has no DELETE for it")
+                self.created.pop()
+                continue
+            path = fill_path(remove.path, created.values)
+            token = await self._token(created.user or "") if remove.security else None
+            answer = await rest_call(
+                self.ctx,
+                "DELETE",
+                path,
+                headers=auth_headers(spec, self.contract, remove, token),
+            )
+            self.created.pop()
+            # Gone already is as good as deleted: nothing of ours is left behind.
+            if answer.ok or answer.status in (404, 410):
+                self.deleted.append(f"DELETE {path}")
+            else:
+                self.kept.append(f"{created.label}: DELETE {path} answered {answer.line()}")
