@@ -76,6 +76,10 @@ class RunBudget:
         return max(0.0, self.deadline - self._clock())
 
     @property
+    def requests_exhausted(self) -> bool:
+        return self._spent >= self.requests
+
+    @property
     def exhausted(self) -> bool:
         return self.reason() is not None
 

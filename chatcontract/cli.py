@@ -10,30 +10,39 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from chatcontract import __version__
-from chatcontract.context import RunContext, RunSettings
 from chatcontract.errors import ChatContractError, ConfigError, SpecError, TargetUnreachable
-from chatcontract.report.model import ContractResult, Outcome
+from chatcontract.events import RunFinished
+from chatcontract.plan import Plan, Selection, parse_shard
+from chatcontract.redact import Redactor
+from chatcontract.report.console import ConsoleReporter, console_mode
+from chatcontract.report.model import ContractResult, Outcome, RunReport, RunStatus
+
+if TYPE_CHECKING:
+    from chatcontract.launch import PreparedRun
+    from chatcontract.report.diff import RunDiff
 
 __all__ = ["EXIT_INCONCLUSIVE", "exit_code", "main"]
 
-SIGNING_KEY_ENV = "CHATCONTRACT_SIGNING_KEY"
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INTERNAL = 70  # EX_SOFTWARE: chatcontract itself failed
 EXIT_INCONCLUSIVE = 4
 
 
+_SHAPES = Redactor()
+"""Errors raised before a run's own redactor exists still lose credential-shaped text."""
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"chatcontract: {message}", err=True)
+    click.echo(f"chatcontract: {_SHAPES(message)}", err=True)
     sys.exit(code)
 
 
@@ -51,14 +60,15 @@ def lint(spec: str) -> None:
     Prints one line per problem, FILE: /json/pointer: what is wrong, and exits 2;
     exits 0 when the spec is valid.
     """
-    from chatcontract.spec import lint as lint_spec
+    from chatcontract.spec import diagnose
 
-    where, problems = lint_spec(Path(spec) if not spec.startswith("http") else spec)
-    for pointer, message in problems:
-        click.echo(f"{where}: {pointer}: {message}")
-    if problems:
+    where, found = diagnose(Path(spec) if not spec.startswith("http") else spec)
+    for diagnostic in found:
+        click.echo(diagnostic.line(where))
+    if any(d.severity == "error" for d in found):
         sys.exit(EXIT_USAGE)
-    click.echo(f"{where}: ok")
+    warned = sum(1 for d in found if d.severity == "warning")
+    click.echo(f"{where}: ok" + (f" ({warned} warning(s))" if warned else ""))
 
 
 @cli.command()
@@ -116,115 +126,110 @@ def exit_code(results: Sequence[ContractResult], *, allow_inconclusive: bool = F
     return EXIT_OK
 
 
-def _default_spec() -> Path:
-    from chatcontract.spec import bundled_spec_path
-
-    local = Path("openapi.yaml")
-    return local if local.is_file() else bundled_spec_path()
+def _selection(
+    tier: str, only: tuple[str, ...], selected: tuple[str, ...], shard: str | None
+) -> Selection:
+    known = _category_names()
+    unknown = [name for name in selected if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown category {unknown[0]!r}; known: {', '.join(known)}")
+    return Selection(
+        tiers=frozenset() if tier == "all" else frozenset({tier.upper()}),
+        only=only,
+        categories=frozenset(selected),
+        shard=parse_shard(shard) if shard else None,
+    )
 
 
 def _category_names() -> list[str]:
-    import importlib
-
-    from chatcontract.rest import CATEGORY_MODULES
     from chatcontract.runner import categories
 
-    for module in CATEGORY_MODULES:
-        importlib.import_module(module)
     return [c.name for c in categories()]
 
 
-_STYLE = {
-    Outcome.PASSED: "green",
-    Outcome.FAILED: "bold red",
-    Outcome.INCONCLUSIVE: "bold yellow",
-    Outcome.SKIPPED: "dim",
-}
+_SELECTION_OPTIONS = [
+    click.option(
+        "--tier",
+        type=click.Choice(["p1", "p2", "all"], case_sensitive=False),
+        default="all",
+        show_default=True,
+        help="Only contracts of this tier (selected before any request).",
+    ),
+    click.option(
+        "--only",
+        multiple=True,
+        metavar="ID-OR-GLOB",
+        help="Only these contracts, e.g. 'sse/*' or 'inventory/GET /health' (repeatable).",
+    ),
+    click.option(
+        "--category",
+        "selected",
+        multiple=True,
+        metavar="NAME",
+        help="Only this category (repeatable): inventory, rest, sse, websocket.",
+    ),
+    click.option(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="Only shard K of N (split by id hash; prerequisites run where needed).",
+    ),
+]
 
 
-def _condensed(text: str, limit: int = 400) -> str:
-    """One line: the console shows the gist, the JUnit report keeps every line."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _with_selection(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_SELECTION_OPTIONS):
+        fn = option(fn)
+    return fn
 
 
-def _first_line(result: ContractResult) -> str:
-    if result.failures:
-        text = result.failures[0].line()
-    elif result.reason:
-        text = result.reason
-    elif result.warnings:
-        text = "warning: " + result.warnings[0].line()
-    else:
-        text = ""
-    return _condensed(text, 160)
-
-
-def _print_summary(
-    console: Console,
-    results: Sequence[ContractResult],
-    elapsed: float,
-    code: int,
-    *,
-    allowed: bool = False,
+@cli.command("plan")
+@click.option("--spec", "spec_path", default=None, metavar="PATH", help="The spec.")
+@_with_selection
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON lines.")
+def plan_command(
+    spec_path: str | None,
+    tier: str,
+    only: tuple[str, ...],
+    selected: tuple[str, ...],
+    shard: str | None,
+    as_json: bool,
 ) -> None:
-    table = Table(show_lines=False, pad_edge=False, expand=False)
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("tier", no_wrap=True)
-    table.add_column("contract", overflow="fold")
-    table.add_column("first finding / reason", overflow="fold")
-    for r in results:
-        outcome = Text(r.outcome.value.upper(), style=_STYLE[r.outcome])
-        table.add_row(outcome, r.tier, Text(r.name), Text(_first_line(r)))
-    console.print(table)
-    failed = [r for r in results if r.outcome is Outcome.FAILED]
-    for r in failed:
-        console.print(Text(f"\nFAILED {r.name} [{r.id}]", style="bold red"))
-        for finding in r.failures[:3]:
-            console.print(Text(f"  - {_condensed(finding.line())}"))
-            if finding.repro:
-                repro = "\n      ".join(finding.repro.splitlines())
-                console.print(Text(f"    reproduce: {repro}", style="cyan"))
-        if len(r.failures) > 3:
-            console.print(Text(f"  ... and {len(r.failures) - 3} more"))
-    counts = {o: sum(1 for r in results if r.outcome is o) for o in Outcome}
-    line = ", ".join(f"{counts[o]} {o.value}" for o in Outcome)
-    console.print(Text(f"\n{len(results)} contracts: {line} in {elapsed:.1f} s"))
-    p1 = [r for r in results if r.outcome is Outcome.INCONCLUSIVE and r.tier == "P1"]
-    if p1:
-        reasons = sorted({r.reason for r in p1 if r.reason})
-        console.print(
-            Text(
-                f"INCONCLUSIVE: {len(p1)} P1 contract(s) could not be judged; this run proves "
-                f"nothing about them. {reasons[0] if reasons else ''}".rstrip(),
-                style="bold yellow",
-            )
-        )
-    if not results:
-        console.print(Text("INCONCLUSIVE: no contract was judged", style="bold yellow"))
-    verdict = {
-        EXIT_OK: ("ALL CONTRACTS HOLD", "bold green"),
-        EXIT_VIOLATION: ("CONTRACTS VIOLATED", "bold red"),
-        EXIT_INCONCLUSIVE: ("INCONCLUSIVE", "bold yellow"),
-    }[code]
-    label = verdict[0] + (" (allowed by --allow-inconclusive)" if allowed else "")
-    console.print(Text(f"{label} (exit {EXIT_OK if allowed else code})", style=verdict[1]))
+    """List every contract the spec implies, without sending anything.
+
+    One line per contract: id, tier, category, and what it needs first.
+    """
+    from chatcontract.launch import RunOptions, load_run_spec, plan_for
+
+    options = RunOptions(spec=spec_path, selection=_selection(tier, only, selected, shard))
+    spec = load_run_spec(spec_path)
+    for pointer, message in spec.warnings:
+        click.echo(f"{spec.source}: {pointer}: warning: {message}", err=True)
+    _print_plan(plan_for(spec, options), as_json=as_json)
 
 
-async def _execute(
-    ctx: RunContext, selected: list[str] | None, header: str
-) -> tuple[list[ContractResult], float]:
-    import time
+def _print_plan(plan: Plan, *, as_json: bool = False) -> None:
+    import orjson
 
-    from chatcontract.rest.http import ensure_reachable
-    from chatcontract.runner import run_contracts
-
-    started = time.monotonic()
-    ctx.services.start(ctx.settings)  # the time budget starts now, for every category
-    await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
-    click.echo(header)
-    results = await run_contracts(ctx, selected)
-    return results, time.monotonic() - started
+    for contract in plan.runnable:
+        role = "selected" if contract.id in plan.selected else "prerequisite"
+        if as_json:
+            row = {
+                "id": contract.id,
+                "name": contract.name,
+                "tier": contract.tier,
+                "category": contract.category,
+                "target": contract.target,
+                "requires": list(contract.requires + contract.requires_any),
+                "role": role,
+            }
+            click.echo(orjson.dumps(row).decode())
+            continue
+        needs = ", ".join(contract.requires + contract.requires_any)
+        suffix = f"   (needs {needs})" if needs else ""
+        marker = "" if role == "selected" else "   [prerequisite]"
+        click.echo(f"{contract.tier}  {contract.id}{suffix}{marker}")
+    click.echo(f"{len(plan.selected)} contracts selected, {len(plan.runnable)} to run")
 
 
 @cli.command(help=_RUN_HELP)
@@ -233,7 +238,7 @@ async def _execute(
     "spec_path",
     default=None,
     metavar="PATH",
-    help="The OpenAPI 3.2 spec (default: ./openapi.yaml, else the bundled one).",
+    help="The OpenAPI spec (default: ./openapi.yaml, else the bundled one).",
 )
 @click.option(
     "--base-url",
@@ -247,12 +252,29 @@ async def _execute(
     metavar="NAMES",
     help="Comma-separated fault profiles for the embedded reference server.",
 )
+@_with_selection
+@click.option("--list", "list_only", is_flag=True, help="Print the plan and exit.")
+@click.option("--junit-xml", "junit_path", default=None, metavar="PATH", help="JUnit XML report.")
+@click.option("--json", "json_path", default=None, metavar="PATH", help="JSON report.")
 @click.option(
-    "--junit-xml",
-    "junit_path",
+    "--markdown",
+    "markdown_path",
     default=None,
     metavar="PATH",
-    help="Also write a JUnit XML report here.",
+    help='Markdown status report (e.g. "$GITHUB_STEP_SUMMARY").',
+)
+@click.option(
+    "--baseline",
+    default=None,
+    metavar="PATH",
+    help="A previous run's JSON report: every report says what was fixed and what is new.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["any", "new"]),
+    default="any",
+    show_default=True,
+    help="Exit 1 on any failure, or (with --baseline) only on new failures.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs.")
 @click.option(
@@ -263,24 +285,17 @@ async def _execute(
     help="Generated examples per operation.",
 )
 @click.option(
-    "--category",
-    "selected",
-    multiple=True,
-    metavar="NAME",
-    help="Run only this category (repeatable).",
-)
-@click.option(
     "--time-budget",
     type=click.FloatRange(min=1),
     default=None,
     metavar="SECONDS",
-    help="Stop starting new work after this many seconds.",
+    help="A wall: at the budget everything in flight is cancelled and reported.",
 )
 @click.option(
     "--rate-limit",
     default=None,
     metavar="N/s",
-    help="Pace requests, e.g. 10/s or 300/m (be gentle with staging).",
+    help="Pace every request, stream and handshake, e.g. 10/s or 300/m.",
 )
 @click.option(
     "--request-budget",
@@ -299,101 +314,323 @@ async def _execute(
     is_flag=True,
     help="Also exercise declared connection and rate limits (always on for the reference).",
 )
+@click.option(
+    "--cache-dir",
+    default=None,
+    metavar="PATH",
+    help="Where run state lives (default: $XDG_CACHE_HOME/chatcontract); never the cwd.",
+)
+@click.option(
+    "--path-param",
+    "path_params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A value for {NAME} in a WebSocket URL the spec's links cannot fill (repeatable).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 def run(
     spec_path: str | None,
     base_url: str | None,
     faults: str,
+    tier: str,
+    only: tuple[str, ...],
+    selected: tuple[str, ...],
+    shard: str | None,
+    list_only: bool,
     junit_path: str | None,
+    json_path: str | None,
+    markdown_path: str | None,
+    baseline: str | None,
+    fail_on: str,
     seed: int,
     max_examples: int,
-    selected: tuple[str, ...],
     time_budget: float | None,
     rate_limit: str | None,
     request_budget: int,
     allow_inconclusive: bool,
     check_limits: bool,
+    cache_dir: str | None,
+    path_params: tuple[str, ...],
+    quiet: bool,
 ) -> None:
-    import asyncio
-    import contextlib
-    from dataclasses import replace
-
-    from chatcontract.auth import credentials_from_env
-    from chatcontract.budget import parse_rate_limit
+    from chatcontract.launch import RunOptions, check_output_path, prepare_run, validate
     from chatcontract.redact import Redactor
-    from chatcontract.spec import load_spec
 
-    if rate_limit is not None:
-        parse_rate_limit(rate_limit)
-    if base_url is not None:
-        _check_base_url(base_url)
-    if faults and base_url:
-        raise ConfigError("--faults applies only to the embedded reference server (no --base-url)")
-    known = _category_names()
-    unknown = [name for name in selected if name not in known]
-    if unknown:
-        raise ConfigError(f"unknown category {unknown[0]!r}; known: {', '.join(known)}")
-    remote = spec_path is not None and spec_path.startswith(("http://", "https://"))
-    spec = load_spec(spec_path if remote else Path(spec_path) if spec_path else _default_spec())
-    settings = RunSettings(
+    options = RunOptions(
+        spec=spec_path,
+        base_url=base_url,
+        faults=faults,
         seed=seed,
         max_examples=max_examples,
-        rate_limit=rate_limit,
         time_budget=time_budget,
+        rate_limit=rate_limit,
         request_budget=request_budget,
+        check_limits=check_limits,
+        cache_dir=cache_dir,
+        path_parameters=_path_parameters(path_params),
+        selection=_selection(tier, only, selected, shard),
     )
+    validate(options)
+    outputs = {"--junit-xml": junit_path, "--json": json_path, "--markdown": markdown_path}
+    for option, path in outputs.items():
+        if path:
+            check_output_path(option, path)
+    previous = _read_baseline(baseline) if baseline else None
+    if fail_on == "new" and previous is None:
+        raise ConfigError("--fail-on new needs --baseline PATH (a previous run's JSON report)")
+    if list_only:
+        from chatcontract.launch import load_run_spec, plan_for
+
+        _print_plan(plan_for(load_run_spec(spec_path), options))
+        return
     redactor = Redactor()
     console = Console(highlight=False, soft_wrap=False, width=_console_width())
-    with contextlib.ExitStack() as stack:
+    with prepare_run(options, tool_version=__version__, redactor=redactor) as prepared:
         if base_url is None:
-            from chatcontract.reference.faults import parse_faults
-            from chatcontract.reference.server import running_reference
-
-            reference = stack.enter_context(running_reference(faults=parse_faults(faults)))
             logging.getLogger("uvicorn.error").addFilter(_EXPECTED_SERVER_NOISE)
-            target = reference.url
-            settings = replace(
-                settings,
-                target_is_reference=True,
-                check_limits=True,
-                signing_key=reference.config.signing_key,
-            )
-            # The embedded server only knows its own users: ignore credentials meant elsewhere.
-            environment: dict[str, str] | None = {}
-        else:
-            target = base_url.rstrip("/")
-            environment = None  # os.environ
-            # A key lets the auth matrix forge expired/nbf/iss/aud tokens; secrets
-            # come from the environment only, never from flags.
-            key = os.environ.get(SIGNING_KEY_ENV) or None
-            redactor.add(key)
-            settings = replace(settings, signing_key=key, check_limits=check_limits)
-        credentials = credentials_from_env(
-            spec,
-            target,
-            environment,
-            on_secret=redactor.add,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-        )
-        for secret in credentials.secrets():
-            redactor.add(secret)
-        ctx = RunContext(spec, target, credentials, settings, redactor=redactor)
-        header = redactor(f"chatcontract {__version__}: {spec.source} against {target}")
-        try:
-            results, elapsed = asyncio.run(_execute(ctx, list(selected) or None, header))
-        except TargetUnreachable as exc:
-            _fail(redactor(str(exc)), EXIT_UNREACHABLE)
-    strict = exit_code(results)
-    code = exit_code(results, allow_inconclusive=allow_inconclusive)
-    _print_summary(console, results, elapsed, strict, allowed=code != strict)
-    if junit_path:
-        from chatcontract.report.junit import write_junit
+        ctx = prepared.ctx
+        for pointer, message in ctx.spec.warnings:
+            click.echo(f"{ctx.spec.source}: {pointer}: warning: {message}", err=True)
+        _ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
+        header = f"chatcontract {__version__}: {ctx.spec.source} against {ctx.base_url}"
+        click.echo(redactor(header))
+        for note in prepared.notes:
+            click.echo(f"chatcontract: note: {note}", err=True)
+        reporter = ConsoleReporter(console, console_mode(console, quiet=quiet))
+        report, signal_number = _execute(prepared, reporter)
+    diff = None
+    if previous is not None:
+        from chatcontract.report.diff import diff_reports
 
-        try:
-            write_junit(junit_path, results, redact=redactor)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {junit_path}: {exc.strerror or exc}") from None
-        click.echo(f"JUnit XML written to {junit_path}")
+        diff = diff_reports(previous, report)
+    code = _verdict(report, diff, fail_on=fail_on, allow_inconclusive=allow_inconclusive)
+    _write_reports(report, diff, redactor, junit_path, json_path, markdown_path)
+    if signal_number is not None:
+        code = 128 + signal_number
+    _print_verdict(console, report, code, allow_inconclusive, diff)
+    _exit(code)
+
+
+def _ensure_reachable(base_url: str, timeout: float) -> None:
+    """Exit 3 with one line, before anything is printed, when nobody answers at all."""
+    import asyncio
+
+    from chatcontract.rest.http import ensure_reachable
+
+    asyncio.run(ensure_reachable(base_url, timeout))
+
+
+def _path_parameters(values: tuple[str, ...]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        name, sep, given = value.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"invalid --path-param {value!r}: use NAME=VALUE, e.g. kernel_id=42")
+        found[name.strip()] = given
+    return found
+
+
+def _read_baseline(path: str) -> RunReport:
+    from chatcontract.report.json_report import read_report
+
+    if not Path(path).is_file():
+        raise ConfigError(f"--baseline {path}: no such file")
+    return read_report(path)
+
+
+def _execute(prepared: PreparedRun, reporter: ConsoleReporter) -> tuple[RunReport, int | None]:
+    """Run the plan; SIGINT/SIGTERM cancel it and the report says *interrupted*."""
+    import asyncio
+    import signal
+
+    from chatcontract.runner import execute
+
+    ctx = prepared.ctx
+    collected: list[RunReport] = []
+    received: list[int] = []
+
+    class _Keep:
+        def handle(self, event: object) -> None:
+            if isinstance(event, RunFinished):
+                collected.append(event.report)
+
+    async def main() -> RunReport:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for number in (signal.SIGINT, signal.SIGTERM):
+
+            def stop(number: int = number) -> None:
+                received.append(number)
+                task.cancel()
+
+            loop.add_signal_handler(number, stop)
+        ctx.services.start(ctx.settings)  # the time budget starts now, for every category
+        return await execute(ctx, prepared.plan, prepared.meta, [reporter, _Keep()])
+
+    try:
+        report = asyncio.run(main())
+    except asyncio.CancelledError:
+        if not collected:
+            _fail("interrupted before any contract was judged", 128 + received[0])
+        return collected[-1], (received[0] if received else signal.SIGINT)
+    return report, None
+
+
+def _verdict(
+    report: RunReport,
+    diff: RunDiff | None,
+    *,
+    fail_on: str,
+    allow_inconclusive: bool,
+) -> int:
+    owned = report.owned
+    code = exit_code(owned, allow_inconclusive=allow_inconclusive)
+    if code == EXIT_VIOLATION and diff is not None and fail_on == "new":
+        from chatcontract.report.diff import fail_on_exit
+
+        if not fail_on_exit(diff, "new", report):
+            code = exit_code(
+                [r for r in owned if r.outcome is not Outcome.FAILED],
+                allow_inconclusive=allow_inconclusive,
+            )
+    if code != EXIT_VIOLATION and report.meta.status is RunStatus.ABORTED:
+        return EXIT_UNREACHABLE
+    return code
+
+
+def _write_reports(
+    report: RunReport,
+    diff: RunDiff | None,
+    redactor: Callable[[str], str],
+    junit_path: str | None,
+    json_path: str | None,
+    markdown_path: str | None,
+) -> None:
+    written: list[str] = []
+    try:
+        if junit_path:
+            from chatcontract.report.junit import write_junit
+
+            write_junit(junit_path, report.results, redact=redactor)
+            written.append(f"JUnit XML written to {junit_path}")
+        if json_path:
+            from chatcontract.report.json_report import write_json
+
+            write_json(json_path, report, diff)
+            written.append(f"JSON report written to {json_path}")
+        if markdown_path:
+            from chatcontract.report.markdown import write_markdown
+
+            write_markdown(markdown_path, report, diff)
+            written.append(f"Markdown report written to {markdown_path}")
+    except OSError as exc:
+        click.echo(f"chatcontract: cannot write a report: {exc.strerror or exc}", err=True)
+    for line in written:
+        click.echo(line)
+
+
+def _print_verdict(
+    console: Console,
+    report: RunReport,
+    code: int,
+    allow_inconclusive: bool,
+    diff: RunDiff | None,
+) -> None:
+    if diff is not None:
+        console.print(Text(f"Against the baseline: {_diff_line(diff)}"))
+    strict = exit_code(report.owned)
+    verdict = {
+        EXIT_OK: ("ALL CONTRACTS HOLD", "bold green"),
+        EXIT_VIOLATION: ("CONTRACTS VIOLATED", "bold red"),
+        EXIT_INCONCLUSIVE: ("INCONCLUSIVE", "bold yellow"),
+        EXIT_UNREACHABLE: ("ABORTED: THE TARGET BECAME UNREACHABLE", "bold red"),
+    }
+    if code >= 128:
+        label, style = f"INTERRUPTED (signal {code - 128})", "bold yellow"
+    else:
+        label, style = verdict.get(code, verdict[EXIT_VIOLATION])
+        if code == EXIT_OK and strict == EXIT_INCONCLUSIVE and allow_inconclusive:
+            label = "INCONCLUSIVE (allowed by --allow-inconclusive)"
+        elif code == EXIT_OK and strict == EXIT_VIOLATION:
+            label = "NO NEW FAILURES (--fail-on new)"
+    console.print(Text(f"{label} (exit {code})", style=style))
+
+
+def _diff_line(diff: RunDiff) -> str:
+    kinds = ("new_failures", "fixed", "still_failing", "new_contracts", "gone")
+    line = ", ".join(f"{diff.count(kind)} {kind.replace('_', ' ')}" for kind in kinds)
+    for entry in diff.new_failures[:10]:
+        line += f"\n  NEW FAILURE {entry.tier} {entry.name} [{entry.id}]"
+    return line
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit; a cancelled worker thread (schemathesis' engine) must not hold the process."""
+    import threading
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    lingering = [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+    ]
+    if lingering:
+        # Everything judged is written; joining a thread stuck in a request would
+        # only delay the exit past the budget or the interrupt the user asked for.
+        os._exit(code)
+    sys.exit(code)
+
+
+@cli.group()
+def report() -> None:
+    """Work with JSON reports: merge shards."""
+
+
+@report.command("merge")
+@click.argument("reports", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option("--junit-xml", "junit_path", default=None, metavar="PATH")
+@click.option("--json", "json_path", default=None, metavar="PATH")
+@click.option("--markdown", "markdown_path", default=None, metavar="PATH")
+@click.option("--baseline", default=None, metavar="PATH", help="Diff the merged run against it.")
+def report_merge(
+    reports: tuple[str, ...],
+    junit_path: str | None,
+    json_path: str | None,
+    markdown_path: str | None,
+    baseline: str | None,
+) -> None:
+    """Combine shard reports (run --shard K/N --json ...) into one report in every format.
+
+    Exits like ``chatcontract run`` would have for the whole plan.
+    """
+    from chatcontract.redact import Redactor
+    from chatcontract.report.json_report import read_report
+    from chatcontract.report.merge import merge_reports
+
+    for option, path in {
+        "--junit-xml": junit_path,
+        "--json": json_path,
+        "--markdown": markdown_path,
+    }.items():
+        if path:
+            from chatcontract.launch import check_output_path
+
+            check_output_path(option, path)
+    for path in reports:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such report")
+    loaded = [read_report(path) for path in reports]
+    merged = merge_reports(loaded, sources=list(reports), order=_plan_order(loaded[0]))
+    diff = None
+    if baseline:
+        from chatcontract.report.diff import diff_reports
+
+        diff = diff_reports(_read_baseline(baseline), merged)
+    _write_reports(merged, diff, Redactor(), junit_path, json_path, markdown_path)
+    console = Console(highlight=False, soft_wrap=False, width=_console_width())
+    ConsoleReporter(console, "quiet").handle(RunFinished(merged))
+    code = _verdict(merged, diff, fail_on="any", allow_inconclusive=False)
+    _print_verdict(console, merged, code, False, diff)
     sys.exit(code)
 
 
@@ -413,6 +650,20 @@ class _ServerNoise(logging.Filter):
 _EXPECTED_SERVER_NOISE = _ServerNoise()
 
 
+def _plan_order(report: RunReport) -> tuple[str, ...]:
+    """The plan's id order, when the spec the shards ran is still where they found it."""
+    from chatcontract.launch import load_run_spec, spec_digest
+    from chatcontract.runner import build_plan
+
+    try:
+        spec = load_run_spec(report.meta.spec_source)
+    except ChatContractError:
+        return ()
+    if spec_digest(spec) != report.meta.spec_sha256:
+        return ()
+    return tuple(c.id for c in build_plan(spec).contracts)
+
+
 def _console_width() -> int:
     import shutil
 
@@ -420,25 +671,12 @@ def _console_width() -> int:
     return max(shutil.get_terminal_size((160, 24)).columns, 120)
 
 
-def _check_base_url(base_url: str) -> None:
-    import httpx
-
-    try:
-        url = httpx.URL(base_url)
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise ConfigError(f"invalid --base-url {base_url!r}: {exc}") from None
-    if url.port is not None and not 0 < url.port < 65536:
-        raise ConfigError(f"invalid --base-url {base_url!r}: port {url.port} is out of range")
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"invalid --base-url {base_url!r}: use http(s)://host[:port][/prefix]")
-
-
 def main() -> None:
     try:
         cli(standalone_mode=True)
     except SpecError as exc:
         for line in exc.lines():
-            click.echo(line, err=True)
+            click.echo(_SHAPES(line), err=True)
         sys.exit(EXIT_USAGE)
     except TargetUnreachable as exc:
         _fail(str(exc), EXIT_UNREACHABLE)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from chatcontract.budget import Pacer, RunBudget
@@ -14,6 +15,7 @@ from chatcontract.spec import Spec
 __all__ = [
     "CredentialVerdict",
     "Credentials",
+    "Progress",
     "RunContext",
     "RunServices",
     "RunSettings",
@@ -78,6 +80,44 @@ class RunSettings:
     """Optional HS256 key, to forge expired/nbf/iss/aud tokens for the auth matrix."""
     target_is_reference: bool = False
     tiers: frozenset[str] = frozenset({"P1", "P2"})
+    """Kept for scripts; the CLI and the plugin select tiers on the plan instead."""
+    cache_dir: Path | None = None
+    """The one folder a run may keep state in (hypothesis' files); None:
+    ``$XDG_CACHE_HOME/chatcontract``, else ``~/.cache/chatcontract``. Never the working
+    directory unless given."""
+    path_parameters: Mapping[str, str] = field(default_factory=dict)
+    """Values for the parameters of a WebSocket URL (``kernel_id`` in
+    ``/api/kernels/{kernel_id}/channels``, and its required query parameters), by name:
+    they win over objects created through the spec's links and over examples."""
+
+
+class Progress(Protocol):
+    """What a category may ask the runner while it works (see :mod:`chatcontract.runner`)."""
+
+    def wants(self, contract_id: str) -> bool:
+        """Whether the run needs ``contract_id`` (selected, or a prerequisite of one)."""
+        ...
+
+    def blocked(self, contract_id: str) -> str | None:
+        """``"blocked by <id>: ..."`` when a prerequisite of ``contract_id`` failed."""
+        ...
+
+    def starting(self, contract_id: str) -> None:
+        """Tell the reporters that work on ``contract_id`` begins now."""
+        ...
+
+
+class _Unplanned:
+    """Progress for a category run on its own (tests, scripts): everything is wanted."""
+
+    def wants(self, contract_id: str) -> bool:
+        return True
+
+    def blocked(self, contract_id: str) -> str | None:
+        return None
+
+    def starting(self, contract_id: str) -> None:
+        return None
 
 
 class RunServices:
@@ -131,6 +171,8 @@ class RunContext:
     redactor: Redactor = field(default_factory=Redactor)
     services: RunServices = field(init=False)
     """Budget, pacing and the positive control, shared by every category (typed)."""
+    progress: Progress = field(default_factory=_Unplanned)
+    """The runner's answers while a plan executes: wanted, blocked, starting."""
     cache: dict[str, Any] = field(default_factory=dict)
     """A category's own per-run memo; nothing crosses categories through it."""
 

@@ -36,6 +36,10 @@ class PlannedContract:
     """The operation (``POST /api/chat/stream``) or channel (``GET /ws``) it is about."""
     requires: tuple[str, ...] = ()
     """Ids of contracts that must hold first; a dependent of a failed one is *skipped: blocked*."""
+    requires_any: tuple[str, ...] = ()
+    """Ids of which at least one must hold (some stream route exists); blocked when all fail."""
+    uses: tuple[str, ...] = ()
+    """Ids whose verdict this one reads (a positive control): they run too, but never block."""
     cost: float = 1.0
     """Rough seconds of work, for progress displays and shard balance reports."""
     tier_source: Literal["spec", "default"] = "spec"
@@ -134,7 +138,8 @@ class Plan:
         todo = list(selected)
         while todo:
             contract = index.get(todo.pop())
-            for required in contract.requires if contract else ():
+            found = (contract.requires + contract.requires_any + contract.uses) if contract else ()
+            for required in found:
                 if required in index and required not in needed:
                     needed.add(required)
                     todo.append(required)

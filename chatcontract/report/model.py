@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 __all__ = [
+    "UNREACHED_DETAIL",
     "ContractResult",
     "Finding",
     "Outcome",
@@ -121,12 +122,18 @@ class ContractResult:
         return replace(self, duration=seconds)
 
 
+UNREACHED_DETAIL = "unreached"
+"""``details`` key the runner sets (to the run's status) on a contract it never reached."""
+
+
 class RunStatus(StrEnum):
     """How a run ended; anything but ``complete`` means some planned contracts were not reached."""
 
     COMPLETE = "complete"
     TIME_BUDGET = "time-budget"
     """``--time-budget`` was reached; unreached contracts are *inconclusive*."""
+    REQUEST_BUDGET = "request-budget"
+    """``--request-budget`` was spent before every category could start."""
     INTERRUPTED = "interrupted"
     """SIGINT / SIGTERM; unreached contracts are *inconclusive*."""
     ABORTED = "aborted"

@@ -22,23 +22,29 @@ Order of events:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from chatcontract.context import RunContext
 from chatcontract.report.model import ContractResult
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.engine import EnginePlan, Recording, run_engine
 from chatcontract.rest.http import ensure_reachable
-from chatcontract.rest.isolation import isolation_results
+from chatcontract.rest.isolation import isolation_id, isolation_results
 from chatcontract.rest.results import (
     CATEGORY,
+    STATEFUL_ID,
     blocked_results,
+    not_applicable_stateful,
     operation_results,
     stateful_result,
 )
 from chatcontract.rest.samples import operation_links
 from chatcontract.runner import category
+from chatcontract.spec import Operation
+from chatcontract.transport import request_deadline
 
 __all__ = [
     "REST_TIME_SHARE",
@@ -49,15 +55,62 @@ REST_TIME_SHARE = 0.5
 """Of the time budget left when REST starts, the share schemathesis may spend."""
 
 
+async def _in_daemon_thread(fn: Callable[[EnginePlan], Recording], plan: EnginePlan) -> Recording:
+    """``fn(plan)`` on a daemon thread.
+
+    Not ``asyncio.to_thread``: its executor threads are joined when the loop
+    and the interpreter shut down, so a request stuck in schemathesis would hold
+    an interrupted or out-of-budget run open. A daemon thread is abandoned
+    (``plan.stop`` asks it to stop at its next event).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Recording] = loop.create_future()
+
+    def settle(result: Recording | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert result is not None
+            future.set_result(result)
+
+    def work() -> None:
+        try:
+            result = fn(plan)
+        except BaseException as exc:  # handed to the awaiting task, never lost
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=work, name="chatcontract-schemathesis", daemon=True).start()
+    return await future
+
+
+def _isolation_targets(ctx: RunContext) -> list[Operation]:
+    return [op for op in ctx.spec.rest_operations if ctx.progress.wants(isolation_id(op))]
+
+
 @category(
     CATEGORY,
     order=20,
     description="Every REST operation keeps its contract under schemathesis' phases and checks.",
 )
 async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
-    ops = [op for op in ctx.spec.rest_operations if op.tier in ctx.settings.tiers]
-    if not ops:
+    ops = [op for op in ctx.spec.rest_operations if ctx.progress.wants(f"{CATEGORY}/{op.label}")]
+    stateful_wanted = ctx.progress.wants(STATEFUL_ID)
+    if not ops and not stateful_wanted:
+        for result in await isolation_results(ctx, _isolation_targets(ctx)):
+            yield result
         return
+    # Operations whose route is missing are not fuzzed: their results would only
+    # repeat the inventory's finding (the runner reports them blocked by it).
+    blocked_by_route = [op for op in ops if ctx.progress.blocked(f"{CATEGORY}/{op.label}")]
+    for op in blocked_by_route:
+        yield blocked_results([op], ctx.progress.blocked(f"{CATEGORY}/{op.label}") or "")[0]
+    ops = [op for op in ops if op not in blocked_by_route]
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
     budget = ctx.services.budget
     control = await positive_control(ctx)
@@ -75,7 +128,7 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         blocked_stateful = stateful_result(Recording(), (), ctx.redactor, blocked=stateful_blocked)
         if blocked_stateful is not None:
             yield blocked_stateful
-        for result in await isolation_results(ctx, ops):
+        for result in await isolation_results(ctx, _isolation_targets(ctx)):
             yield result
         return
 
@@ -105,20 +158,24 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         seed=ctx.settings.seed,
         max_examples=ctx.settings.max_examples,
         request_timeout=ctx.settings.read_timeout,
+        request_deadline=request_deadline(ctx.settings),
+        cache_dir=ctx.settings.cache_dir,
         rate_limit=ctx.settings.rate_limit,
     )
     if budget.exhausted:
         recording = Recording(stopped=budget.reason())
     else:
         try:
-            recording = await asyncio.to_thread(run_engine, plan)
+            recording = await _in_daemon_thread(run_engine, plan)
         finally:
             # On cancellation the thread outlives us; tell it to stop at the next event.
             plan.stop.set()
     for result in operation_results(testable, recording, tokens, ctx.redactor):
         yield result
     stateful = stateful_result(recording, tokens, ctx.redactor, blocked=stateful_blocked)
+    if stateful is None and stateful_wanted and any(operation_links(ctx.spec, op) for op in ops):
+        stateful = not_applicable_stateful()
     if stateful is not None:
         yield stateful
-    for result in await isolation_results(ctx, ops):
+    for result in await isolation_results(ctx, _isolation_targets(ctx)):
         yield result

@@ -10,7 +10,15 @@ links, so lookups hit real objects), and judged:
 * **missing**: it answers like an unknown route, whatever the status;
 * **method missing**: 405 where the spec has the method;
 * **not implemented**: 501;
+* **broken**: no usable HTTP answer by the route's deadline, named for what
+  came instead (:class:`~chatcontract.transport.TransportFailure`): the
+  response took longer than N s, not HTTP, reset, closed, 101 to a plain GET;
 * **present**: anything else, a 401 or a documented 404 problem included.
+
+Each request's deadline covers connect and the whole answer: the run's
+``connect_timeout + read_timeout``, or what the spec declares for the route
+(an event stream's ``connect + first-event`` seconds, the WebSocket's
+``handshake-seconds``).
 
 Stream operations are read up to their headers only. ``/ws`` is asked with a
 plain GET first; if that looks like an unknown route (Starlette routes plain
@@ -27,12 +35,12 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 
 from chatcontract.auth import TokenRequestError
 from chatcontract.budget import RunBudget
@@ -49,7 +57,7 @@ from chatcontract.rest.fingerprint import (
     calibrate,
     judge,
 )
-from chatcontract.rest.http import curl_command, ensure_reachable, fetch, new_client
+from chatcontract.rest.http import curl_command, ensure_reachable, exchange, new_client
 from chatcontract.rest.samples import (
     Sample,
     build_sample,
@@ -60,6 +68,13 @@ from chatcontract.rest.samples import (
 )
 from chatcontract.runner import category
 from chatcontract.spec import Operation
+from chatcontract.transport import (
+    Deadline,
+    FailureKind,
+    TransportFailure,
+    classify,
+    request_deadline,
+)
 
 __all__ = [
     "CATEGORY",
@@ -84,7 +99,9 @@ class _Checked:
     sample: Sample
     authorized: bool
     reason: str = ""
-    """Why there is no judgement (no answer, no calibration, no budget)."""
+    """Why there is no judgement (no calibration, no budget)."""
+    failure: TransportFailure | None = None
+    """The operation's request got no usable HTTP answer (too slow, not HTTP, reset...)."""
 
 
 def _probe_path(prefix: str) -> str:
@@ -115,8 +132,9 @@ class _Inventory:
         self.client = client
         self.token = token
         self.budget = budget
-        self.deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
+        self.deadline = request_deadline(ctx.settings)
         self.prints: dict[Key, list[Fingerprint]] = {}
+        self.calibration_failures: dict[Key, TransportFailure] = {}
         self.known: dict[str, Any] = {}
         self.pacer = ctx.services.pacer
         self.identifiers = {
@@ -129,13 +147,28 @@ class _Inventory:
     def authorized(self, op: Operation) -> bool:
         return not op.is_public and self.token is not None
 
-    async def _send(self, sample: Sample, authorized: bool) -> Answer | None:
+    def deadline_for(self, op: Operation) -> float:
+        """The route's own deadline for its answer where the spec declares one."""
+        if op.kind == "stream":
+            for stream in self.ctx.spec.streams:
+                if stream.operation.operation_id == op.operation_id:
+                    # Headers may come with the first event; the inventory reads no further.
+                    return stream.deadlines.connect + stream.deadlines.first_event
+        if op.kind == "websocket":
+            for socket in self.ctx.spec.websockets:
+                if socket.operation.operation_id == op.operation_id:
+                    return socket.deadlines.handshake
+        return self.deadline
+
+    async def _send(
+        self, sample: Sample, authorized: bool, deadline: float | None = None
+    ) -> Answer | TransportFailure:
         await self.pacer.wait()
-        return await fetch(
+        return await exchange(
             self.client,
             sample.method,
             sample.path,
-            deadline=self.deadline,
+            deadline=self.deadline if deadline is None else deadline,
             headers=self._headers(authorized),
             query=sample.query,
             body=sample.body,
@@ -153,8 +186,10 @@ class _Inventory:
                     path = _probe_path(prefix)
                     body: dict[str, Any] | None = {} if method in _BODY_METHODS else None
                     answer = await self._send(Sample(method, path, {}, body), authorized)
-                    if answer is not None:
+                    if isinstance(answer, Answer):
                         samples.append((path, answer))
+                    else:
+                        self.calibration_failures.setdefault((method, authorized), answer)
             self.prints[(method, authorized)] = calibrate(samples)
 
     async def check(self, op: Operation) -> _Checked:
@@ -163,17 +198,28 @@ class _Inventory:
         sample = build_sample(op, params, self.known, self.identifiers)
         prints = self.prints.get((sample.method, authorized))
         if not prints:
-            return _Checked(
-                None, sample, authorized, "the unknown-route answer could not be learned"
-            )
+            why = "the unknown-route answer could not be learned"
+            probe = self.calibration_failures.get((sample.method, authorized))
+            if probe is not None:
+                why += f": a probe to an unknown path got {probe.line()}"
+            return _Checked(None, sample, authorized, why)
         if not self.budget.take():
             return _Checked(None, sample, authorized, self.budget.reason() or "no budget")
-        answer = await self._send(sample, authorized)
-        if answer is None:
-            return _Checked(None, sample, authorized, f"no answer within {self.deadline:g} s")
+        answer = await self._send(sample, authorized, self.deadline_for(op))
+        if isinstance(answer, TransportFailure):
+            if op.kind == "websocket" and answer.kind is FailureKind.SWITCHED:
+                evidence = "a plain GET switched protocols (101): the upgrade route is there"
+                return _Checked(Judgement(Presence.PRESENT, evidence), sample, authorized)
+            if op.kind == "websocket":
+                # Some WebSocket servers ignore plain HTTP; the handshake is the real question.
+                plain = Judgement(Presence.UNDECIDABLE, f"a plain GET: {answer.line()}")
+                judgement = await self._handshake(op, sample.path, plain)
+                if judgement.presence in (Presence.PRESENT, Presence.MISSING):
+                    return _Checked(judgement, sample, authorized)
+            return _Checked(None, sample, authorized, failure=answer)
         judgement = judge(answer, sample.path, prints, op.responses)
         if op.kind == "websocket" and judgement.presence is Presence.MISSING:
-            judgement = await self._handshake(op, judgement)
+            judgement = await self._handshake(op, sample.path, judgement)
         if judgement.presence is Presence.PRESENT and 200 <= answer.status < 300:
             self._learn(op, answer)
         return _Checked(judgement, sample, authorized)
@@ -191,18 +237,21 @@ class _Inventory:
             if value is not None:
                 self.known.setdefault(link.parameter, value)
 
-    async def _handshake(self, op: Operation, plain: Judgement) -> Judgement:
-        """Plain HTTP looked like an unknown route; does a real handshake too?"""
+    async def _handshake(self, op: Operation, path: str, plain: Judgement) -> Judgement:
+        """Plain HTTP looked like an unknown route; does a real handshake to ``path`` too?
+
+        ``path`` is the filled sample path, never the ``{template}``.
+        """
         headers = self._headers(self.authorized(op))
-        answer = await self._upgrade(op.path, headers)
+        answer = await self._upgrade(op, path, headers)
         if answer == _OPENED:
             return Judgement(Presence.PRESENT, "the WebSocket handshake answered 101")
         if not isinstance(answer, Answer):
-            return Judgement(Presence.UNDECIDABLE, f"{plain.evidence}; the handshake {answer}")
+            return Judgement(Presence.UNDECIDABLE, f"{plain.evidence}; the handshake: {answer}")
         probes: list[tuple[str, Answer]] = []
         for _ in range(_PROBES_PER_PLACE):
             path = _probe_path("")
-            probe = await self._upgrade(path, headers)
+            probe = await self._upgrade(op, path, headers)
             if isinstance(probe, Answer):
                 probes.append((path, probe))
         if not probes:
@@ -210,7 +259,7 @@ class _Inventory:
                 Presence.UNDECIDABLE,
                 f"{plain.evidence}; handshakes to unknown paths gave no comparable answer",
             )
-        judgement = judge(answer, op.path, calibrate(probes), op.responses)
+        judgement = judge(answer, path, calibrate(probes), op.responses)
         where = "the WebSocket handshake " + judgement.evidence
         if judgement.presence is Presence.MISSING and answer.status in (401, 403):
             # Starlette refuses an unknown WebSocket path with 403, exactly as it refuses a token.
@@ -220,17 +269,19 @@ class _Inventory:
             )
         return Judgement(judgement.presence, f"{plain.evidence}; {where}", judgement.fingerprint)
 
-    async def _upgrade(self, path: str, headers: Mapping[str, str]) -> Answer | str:
+    async def _upgrade(self, op: Operation, path: str, headers: Mapping[str, str]) -> Answer | str:
         """The HTTP answer refusing a handshake, :data:`_OPENED` on 101, else why there is none."""
         if not self.budget.take():
-            return self.budget.reason() or "had no budget"
+            return self.budget.reason() or "no budget"
         url = self.ctx.ws_base_url.rstrip("/") + path
+        limit = self.deadline_for(op)
         await self.pacer.wait()
+        deadline = Deadline(limit)
         try:
             async with ws_connect(
                 url,
                 additional_headers=dict(headers),
-                open_timeout=self.deadline,
+                open_timeout=limit,
                 close_timeout=self.ctx.settings.connect_timeout,
                 max_size=MAX_BODY,
             ):
@@ -240,10 +291,11 @@ class _Inventory:
             return Answer.of(
                 response.status_code, response.headers.get("Content-Type"), bytes(response.body)
             )
-        except OSError as exc:
-            raise TargetUnreachable(f"cannot reach {url}: {exc.strerror or exc}") from None
-        except (InvalidHandshake, TimeoutError) as exc:
-            return f"failed: {type(exc).__name__}"
+        except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as exc:
+            failure = classify(exc, elapsed=deadline.elapsed(), limit=limit)
+            if failure.unreachable:
+                raise TargetUnreachable(f"cannot reach {url}: {failure.line()}") from None
+            return failure.line()
 
 
 def _result(
@@ -262,6 +314,20 @@ def _result(
         "duration": duration,
     }
     judgement = checked.judgement
+    failure = checked.failure
+    if failure is not None:
+        # A route that cannot give a usable HTTP answer in time is not implemented usably.
+        found = Finding(
+            message=failure.line(),
+            location=_location(op, checked.sample),
+            repro=_repro(checked, base_url),
+            code=failure.code,
+        )
+        details = {"transport": failure.kind.value, "evidence": failure.detail}
+        metrics = {"elapsed_seconds": failure.elapsed, "bytes_received": float(failure.received)}
+        return replace(
+            ContractResult.judged(findings=[found], details=details, **common), metrics=metrics
+        )
     if judgement is None:
         return ContractResult(outcome=Outcome.INCONCLUSIVE, reason=checked.reason, **common)
     details = {"presence": judgement.presence.value, "evidence": judgement.evidence}
@@ -274,8 +340,21 @@ def _result(
         return ContractResult(
             outcome=Outcome.INCONCLUSIVE, reason=reason, details=details, **common
         )
+    finding = Finding(
+        message=f"{judgement.presence.value}: {judgement.evidence}",
+        location=_location(op, checked.sample),
+        repro=_repro(checked, base_url),
+    )
+    return ContractResult.judged(findings=[finding], details=details, **common)
+
+
+def _location(op: Operation, sample: Sample) -> str:
+    return f"{sample.method} {sample.path}" if sample.path != op.path else ""
+
+
+def _repro(checked: _Checked, base_url: str) -> str:
     sample = checked.sample
-    repro = curl_command(
+    return curl_command(
         sample.method,
         base_url.rstrip("/") + sample.path,
         authorized=checked.authorized,
@@ -283,12 +362,6 @@ def _result(
         body=sample.body,
         media_type=sample.media_type,
     )
-    finding = Finding(
-        message=f"{judgement.presence.value}: {judgement.evidence}",
-        location=f"{sample.method} {sample.path}" if sample.path != op.path else "",
-        repro=repro,
-    )
-    return ContractResult.judged(findings=[finding], details=details, **common)
 
 
 async def _token(ctx: RunContext) -> str | None:
@@ -306,7 +379,7 @@ async def _token(ctx: RunContext) -> str | None:
     description="Every spec'd operation has a route: none answers like an unknown path.",
 )
 async def run_inventory(ctx: RunContext) -> AsyncIterator[ContractResult]:
-    ops = [op for op in ctx.spec.operations if op.tier in ctx.settings.tiers]
+    ops = [op for op in ctx.spec.operations if ctx.progress.wants(f"{CATEGORY}/{op.label}")]
     if not ops:
         return
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)

@@ -22,6 +22,7 @@ __all__ = [
     "STATEFUL_ID",
     "TOKEN_VARIABLE",
     "blocked_results",
+    "not_applicable_stateful",
     "operation_results",
     "repro_command",
     "stateful_result",
@@ -158,6 +159,18 @@ def _untested_reason(rec: Recording, label: str) -> str:
     if label in rec.skipped:
         return f"skipped: {rec.skipped[label]}"
     return "not tested"
+
+
+def not_applicable_stateful() -> ContractResult:
+    """The spec has links, but none gave schemathesis' stateful phase a sequence to run."""
+    return ContractResult(
+        id=STATEFUL_ID,
+        category=CATEGORY,
+        name="sequences along the spec's links keep the contract",
+        tier="P1",
+        outcome=Outcome.SKIPPED,
+        reason="schemathesis found no runnable sequence along the spec's links",
+    )
 
 
 def stateful_result(

@@ -136,6 +136,7 @@ def test_rejected_credentials_do_not_blind_the_inventory(reference_factory: Refe
     server = reference_factory("staging-2025-09")
     ctx = context(server.url, env={"CHATCONTRACT_CLIENT_SECRET": "not-the-secret"})
     results = run(ctx, "inventory")
-    assert ctx.cache["rest.positive_control"].accepted is False
+    assert ctx.services.control is not None
+    assert ctx.services.control.accepted is False
     assert by_outcome(results, Outcome.FAILED) == STREAMS
     assert by_outcome(results, Outcome.PASSED) == ALL_OPERATIONS - STREAMS
