@@ -33,6 +33,7 @@ from chatcontract.rest.control import positive_control
 from chatcontract.rest.engine import EnginePlan, Recording, run_engine
 from chatcontract.rest.http import ensure_reachable
 from chatcontract.rest.isolation import isolation_id, isolation_results
+from chatcontract.rest.plan import rest_targets
 from chatcontract.rest.results import (
     CATEGORY,
     STATEFUL_ID,
@@ -99,7 +100,7 @@ def _isolation_targets(ctx: RunContext) -> list[Operation]:
     description="Every REST operation keeps its contract under schemathesis' phases and checks.",
 )
 async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
-    ops = [op for op in ctx.spec.rest_operations if ctx.progress.wants(f"{CATEGORY}/{op.label}")]
+    ops = [op for op in rest_targets(ctx.spec) if ctx.progress.wants(f"{CATEGORY}/{op.label}")]
     stateful_wanted = ctx.progress.wants(STATEFUL_ID)
     if not ops and not stateful_wanted:
         for result in await isolation_results(ctx, _isolation_targets(ctx)):

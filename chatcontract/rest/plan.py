@@ -15,7 +15,7 @@ from chatcontract.rest.samples import operation_links
 from chatcontract.runner import planner
 from chatcontract.spec import Operation, Spec
 
-__all__ = ["inventory_id", "plan_inventory", "plan_rest"]
+__all__ = ["inventory_id", "plan_inventory", "plan_rest", "rest_targets"]
 
 # Rough seconds of work per contract, for progress displays and shard balance.
 _PROBE_COST = 0.1
@@ -26,6 +26,25 @@ _ISOLATION_COST = 0.5
 def inventory_id(op: Operation) -> str:
     """The id of "``op`` is implemented": the prerequisite of every other contract on it."""
     return f"inventory/{op.label}"
+
+
+def _answers_more_than_a_stream(op: Operation) -> bool:
+    """A stream operation whose success may also be a plain body (``stream: false``)."""
+    return any(
+        code.startswith("2") and any(m != "text/event-stream" for m in media)
+        for code, media in op.responses.items()
+    )
+
+
+def rest_targets(spec: Spec) -> tuple[Operation, ...]:
+    """What schemathesis checks: every REST operation, and every stream operation that can
+    also answer with a plain body (OpenAI-style ``stream: true|false``): its JSON answer and
+    its error responses are REST contracts; its stream is the ``sse`` category's."""
+    return tuple(
+        op
+        for op in spec.operations
+        if op.kind == "rest" or (op.kind == "stream" and _answers_more_than_a_stream(op))
+    )
 
 
 @planner("inventory")
@@ -46,7 +65,7 @@ def plan_inventory(spec: Spec, settings: RunSettings) -> list[PlannedContract]:
 
 @planner("rest")
 def plan_rest(spec: Spec, settings: RunSettings) -> list[PlannedContract]:
-    ops = spec.rest_operations
+    ops = rest_targets(spec)
     planned = [
         PlannedContract(
             id=f"rest/{op.label}",
@@ -60,7 +79,7 @@ def plan_rest(spec: Spec, settings: RunSettings) -> list[PlannedContract]:
         )
         for op in ops
     ]
-    linked = [op for op in ops if operation_links(spec, op)]
+    linked = [op for op in spec.rest_operations if operation_links(spec, op)]
     if linked:
         planned.append(
             PlannedContract(
@@ -73,7 +92,7 @@ def plan_rest(spec: Spec, settings: RunSettings) -> list[PlannedContract]:
                 cost=_FUZZ_COST * len(linked),
             )
         )
-    for producer in isolation_plan(spec, ops):
+    for producer in isolation_plan(spec, spec.rest_operations):
         for target in producer.targets:
             op = target.op
             planned.append(

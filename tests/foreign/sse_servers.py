@@ -109,6 +109,19 @@ def _typed(event: str, payload: Any, end: str = "\n") -> bytes:
 _OPENAI_FIELDS = {"model", "messages", "stream", "temperature", "max_tokens", "user"}
 
 
+def _request_validator(spec: str, operation: str) -> Any:
+    """The server validates bodies against its own schema, as a real API's framework does."""
+    import jsonschema_rs
+
+    from chatcontract.spec import load_spec
+
+    schema = load_spec(SPECS / spec).operation(operation).request_schema
+    return jsonschema_rs.validator_for(dict(schema or {}))
+
+
+_OPENAI_REQUEST = _request_validator("openai_chat.yaml", "POST /v1/chat/completions")
+
+
 def openai_app(fault: str | None = None) -> Starlette:
     """``POST /v1/chat/completions``: JSON, or with ``stream: true`` data-only chunks
     and a ``data: [DONE]`` sentinel. Faults: ``no-done`` (the sentinel is never
@@ -124,7 +137,12 @@ def openai_app(fault: str | None = None) -> Starlette:
             return _unauthorized()
         body = await _json_body(request)
         unknown = sorted(set(body or {}) - _OPENAI_FIELDS)
-        if body is None or unknown or not isinstance(body.get("messages"), list):
+        if (
+            body is None
+            or unknown
+            or not isinstance(body.get("messages"), list)
+            or not _OPENAI_REQUEST.is_valid(body)
+        ):
             message = f"Unrecognized request argument supplied: {unknown[0]}" if unknown else ""
             return JSONResponse(
                 {"error": {"type": "invalid_request_error", "message": message or "bad body"}},
@@ -319,12 +337,20 @@ def fastapi_app(fault: str | None = None) -> Starlette:
 
     async def items(request: Request) -> Response:
         if _user(request) is None:
-            return JSONResponse({"detail": "Not authenticated"}, status_code=403)
+            return JSONResponse(
+                {"detail": "Not authenticated"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return JSONResponse(_ITEMS)
 
     async def stream(request: Request) -> Response:
         if _user(request) is None:
-            return JSONResponse({"detail": "Not authenticated"}, status_code=403)
+            return JSONResponse(
+                {"detail": "Not authenticated"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         sent = [dict(item) for item in _ITEMS]
         if fault == "missing-name":
             del sent[1]["name"]

@@ -189,3 +189,31 @@ def test_operations_without_x_tier_count_as_p1_by_default() -> None:
     assert {(op.tier, op.tier_source) for op in spec.operations} == {("P1", "default")}
     chain = load_spec(SPECS / "langserve_chain.yaml")
     assert chain.operation("streamChain").tier_source == "spec"
+
+
+def _full_run(name: str) -> dict[str, ContractResult]:
+    spec = load_spec(SPECS / f"{name}.yaml")
+    credentials = EnvTokens({user: token for token, user in TOKENS.items()})
+    with serving(APPS[name](None)) as url:
+        settings = RunSettings(connect_timeout=2.0, read_timeout=5.0, max_examples=5)
+        ctx = RunContext(spec=spec, base_url=url, credentials=credentials, settings=settings)
+        ctx.cache[OPTIONS_KEY] = FAST
+        results = asyncio.run(run_contracts(ctx))
+    return {result.id: result for result in results}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_full_run_on_the_clean_server_fails_nothing(case: Case) -> None:
+    """Every category, schemathesis included: what `chatcontract run` would report."""
+    results = _full_run(case.name)
+    assert _failed(results) == {}
+    assert any(rid.startswith("rest/") for rid in results)
+
+
+def test_one_operation_with_two_answers_gets_both_checked() -> None:
+    """OpenAI-style: 200 is JSON, or with `stream: true` an event stream. The JSON answer
+    and the errors are REST contracts, the stream is the sse category's."""
+    results = _full_run("openai_chat")
+    assert results["rest/POST /v1/chat/completions"].outcome is Outcome.PASSED
+    assert results["sse/POST /v1/chat/completions/events"].outcome is Outcome.PASSED
