@@ -11,9 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chatcontract.sequence as sequence_module
-from chatcontract.sequence import RULES, SequenceChecker, SequenceViolation, lookup_pointer
+from chatcontract.sequence import (
+    RULES,
+    SequenceChecker,
+    SequenceViolation,
+    event_kind,
+    lookup_pointer,
+    message_type,
+)
 from chatcontract.spec import load_spec
-from chatcontract.spec.model import Correlation, OrderRule, Pair, SequenceContract
+from chatcontract.spec.model import Correlation, EventKind, OrderRule, Pair, SequenceContract
 
 SPEC = load_spec()
 AGENT_RUN = SPEC.sequences["agent-run"]
@@ -459,3 +466,71 @@ def test_spec_sequences_build_checkers(contract: SequenceContract) -> None:
     checker = SequenceChecker(contract)
     assert checker.contract is contract
     assert checker.violations == ()
+
+
+# --- kinds: one frame type, told apart by a field value ----------------------------------
+
+EXECUTION = SequenceContract(
+    name="execution",
+    events=("status-busy", "execute_input", "execute_result", "status-idle"),
+    first=("status-busy",),
+    terminal=("status-idle",),
+    order=(OrderRule("execute_result", ("execute_input",)),),
+    kinds=(
+        EventKind("status-busy", "status", (("/content/execution_state", "busy"),)),
+        EventKind("status-idle", "status", (("/content/execution_state", "idle"),)),
+    ),
+)
+
+
+def status(state: str) -> dict[str, Any]:
+    return {"header": {"msg_type": "status"}, "content": {"execution_state": state}}
+
+
+def kernel(kind: str) -> dict[str, Any]:
+    return {"header": {"msg_type": kind}, "content": {}}
+
+
+def typed(events: list[dict[str, Any]]) -> list[SequenceViolation]:
+    checker = SequenceChecker(EXECUTION)
+    found: list[SequenceViolation] = []
+    for index, event in enumerate(events, 1):
+        kind = message_type(event, "/header/msg_type")
+        assert kind is not None
+        found += checker.feed(kind, event, index)
+    return found + checker.finish()
+
+
+def test_a_message_type_can_live_at_a_json_pointer_or_a_top_level_property() -> None:
+    assert message_type(status("busy"), "/header/msg_type") == "status"
+    assert message_type({"type": "ping"}, "type") == "ping"
+    assert message_type({"header": {"msg_type": 7}}, "/header/msg_type") is None
+    assert message_type(["status"], "type") is None
+
+
+def test_a_kind_names_an_event_by_a_field_value_else_its_type_names_it() -> None:
+    assert event_kind(EXECUTION.kinds, "status", status("busy")) == "status-busy"
+    assert event_kind(EXECUTION.kinds, "status", status("starting")) == "status"
+    assert event_kind(EXECUTION.kinds, "execute_input", kernel("execute_input")) == "execute_input"
+
+
+def test_starts_busy_ends_idle_holds() -> None:
+    events = [status("busy"), kernel("execute_input"), kernel("execute_result"), status("idle")]
+    assert typed(events) == []
+
+
+def test_idle_before_the_result_is_one_after_terminal_violation() -> None:
+    events = [status("busy"), kernel("execute_input"), status("idle"), kernel("execute_result")]
+    (violation,) = typed(events)
+    assert violation.rule == "after-terminal"
+    assert violation.message == (
+        "event #4 (execute_result): arrives after the terminal event #3 (status-idle)"
+    )
+
+
+def test_a_run_that_starts_idle_breaks_first() -> None:
+    events = [status("idle"), kernel("execute_input")]
+    (violation,) = [v for v in typed(events) if v.rule == "first"]
+    assert (
+        violation.message == "event #1 (status-idle): the first execution event must be status-busy"
+    )

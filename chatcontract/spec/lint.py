@@ -391,6 +391,13 @@ def _check_messages(
 
 def _check_carriers(ws: Mapping[str, JSON], where: str) -> Iterator[Problem]:
     client = ws["messages"]["client"]
+    for index, carrier in enumerate(ws["auth"].get("forbidden-carriers") or ()):
+        if carrier["in"] == "message":
+            yield (
+                join(where, "auth", "forbidden-carriers", index, "in"),
+                "a token in a message cannot be forbidden at the handshake; "
+                "forbid header, query, cookie or subprotocol carriers",
+            )
     for index, carrier in enumerate(ws["auth"]["carriers"]):
         if carrier["in"] != "message":
             continue

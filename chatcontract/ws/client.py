@@ -506,7 +506,13 @@ async def handshake(
     elapsed = time.monotonic() - started
     chosen = f", subprotocol {conn.subprotocol}" if conn.subprotocol else ""
     transcript.note(f"HTTP 101 Switching Protocols after {elapsed:.3f} s{chosen}")
-    return Handshake("accepted", 101, "HTTP 101", Socket(target, conn, transcript, user=user))
+    sock = Socket(target, conn, transcript, user=user)
+    # A message carrier (graphql-transport-ws' connection_init) presents the token in the
+    # first frame: part of the handshake for every row, refusal rows included.
+    init = getattr(presented, "init", "")
+    if isinstance(init, str) and init:
+        await sock.send_text(init)
+    return Handshake("accepted", 101, "HTTP 101", sock)
 
 
 def shown_url(url: str) -> str:

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from chatcontract.redact import Redactor
 from chatcontract.reference.config import ServerConfig
 from chatcontract.reference.tokens import TokenError, mint_token, verify_token
-from chatcontract.spec import TokenCarrier
+from chatcontract.spec import TokenCarrier, load_spec
 from chatcontract.ws.client import present
-from chatcontract.ws.frames import MAX_SHOWN, FrameValidator, Transcript, close_code_problem, render
+from chatcontract.ws.frames import (
+    MAX_SHOWN,
+    FrameValidator,
+    Transcript,
+    close_code_problem,
+    render,
+    scope_of,
+    with_value,
+)
+from chatcontract.ws.outgoing import fresh_flow_frame
+from chatcontract.ws.strategies import MUTATIONS, client_frames, fuzzed_mutations
 from chatcontract.ws.tokens import (
     FORGERIES,
     b64url,
@@ -133,3 +146,78 @@ def test_carriers_put_the_token_where_the_spec_says() -> None:
     assert present(url, None, None).label == "no token"
     cookie = TokenCarrier(kind="cookie", name="session")
     assert present(url, cookie, "T").headers == (("Cookie", "session=T"),)
+
+
+# --- the grown language: typed anywhere, scoped answers, fresh frames -----------------------
+
+KERNEL_SPEC = load_spec(
+    Path(__file__).resolve().parents[1] / "foreign" / "specs" / "kernel_full.yaml"
+)
+KERNEL_WS = KERNEL_SPEC.websockets[0]
+KERNEL_FRAMES = FrameValidator(KERNEL_WS)
+
+
+def test_with_value_writes_at_a_pointer_making_the_objects_on_the_way() -> None:
+    assert with_value({}, "/header/msg_type", "status") == {"header": {"msg_type": "status"}}
+    assert with_value({"type": "a"}, "type", "b") == {"type": "b"}
+    original = {"header": {"msg_id": "1"}}
+    assert with_value(original, "/header/msg_id", "2") == {"header": {"msg_id": "2"}}
+    assert original == {"header": {"msg_id": "1"}}
+
+
+def test_frames_are_typed_at_the_discriminator_pointer() -> None:
+    frame = {"header": {"msg_type": "status"}}
+    assert KERNEL_FRAMES.kind_of(frame) == "status"
+    check = KERNEL_FRAMES.check_server({"header": {}})
+    assert check.problems == ("/header/msg_type: missing or not a string",)
+
+
+def test_scope_follows_the_correlation_then_the_channel() -> None:
+    execute = KERNEL_WS.flows[1]
+    sent = {"header": {"msg_id": "m1"}}
+
+    def reply(parent: str | None, channel: str) -> dict[str, Any]:
+        return {"parent_header": {"msg_id": parent} if parent else {}, "channel": channel}
+
+    assert scope_of(execute, sent, reply("m1", "iopub")) == "expected"
+    assert scope_of(execute, sent, reply("m1", "shell")) == "other-channel"
+    assert scope_of(execute, sent, reply("m0", "iopub")) == "unsolicited"
+    assert scope_of(execute, sent, reply(None, "iopub")) == "unsolicited"
+
+
+def test_every_send_gets_new_unique_values_its_schema_accepts() -> None:
+    flow = KERNEL_WS.flows[1]
+    first = fresh_flow_frame(KERNEL_WS, KERNEL_FRAMES, flow)
+    second = fresh_flow_frame(KERNEL_WS, KERNEL_FRAMES, flow)
+    assert KERNEL_FRAMES.check_client(first).ok
+    assert KERNEL_FRAMES.check_client(second).ok
+    assert first["header"]["msg_id"] != second["header"]["msg_id"]
+    assert first["header"]["date"] != second["header"]["date"]
+    assert first["content"] == {"code": "1 + 1", "silent": False}
+
+
+def test_a_flow_without_an_example_sends_a_frame_generated_from_its_all_of_schema() -> None:
+    info = KERNEL_WS.flows[0]
+    assert info.example is None
+    frame = fresh_flow_frame(KERNEL_WS, KERNEL_FRAMES, info)
+    assert KERNEL_FRAMES.check_client(frame).ok
+    assert frame["header"]["msg_type"] == "kernel_info_request"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(client_frames(KERNEL_FRAMES, KERNEL_WS.client_schemas))
+def test_fuzz_frames_are_drawn_from_all_of_schemas(example: tuple[str, Any]) -> None:
+    """Hypothesis used to find these schemas unsatisfiable: schemathesis draws them now."""
+    kind, frame = example
+    if kind == "valid":
+        assert KERNEL_FRAMES.check_client(frame).ok
+
+
+def test_mutations_a_declared_close_covers_are_left_to_the_hygiene_rows() -> None:
+    graphql = load_spec(
+        Path(__file__).resolve().parents[1] / "foreign" / "specs" / "graphql_ws.yaml"
+    ).websockets[0]
+    validator = FrameValidator(graphql)
+    assert fuzzed_mutations(validator) == ()
+    assert validator.handshake_types == {"connection_init"}
+    assert fuzzed_mutations(FrameValidator(WS)) == MUTATIONS
