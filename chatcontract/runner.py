@@ -71,7 +71,7 @@ BUILTIN_CATEGORY_MODULES: tuple[str, ...] = (
 )
 """Modules whose import registers the built-in categories and their planners."""
 
-BUDGET_GRACE = 1.0
+BUDGET_GRACE = 0.25
 """Seconds past ``--time-budget`` granted to in-flight work before it is cancelled."""
 
 

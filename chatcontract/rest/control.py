@@ -142,6 +142,8 @@ async def _run_control(ctx: RunContext) -> PositiveControl:
                 # A missing or broken control route says nothing about the token; try the next.
                 got = f"answered {status}" if isinstance(answer, Answer) else f"got {answer.line()}"
                 undecided.append(f"{op.label} {got}")
+                if not isinstance(answer, Answer):
+                    break  # a target that does not answer one route is not asked them all
             status = statuses[user]
             if status in _REJECTED:
                 return PositiveControl(

@@ -31,6 +31,7 @@ undecidable, and then the result is inconclusive, never passed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -86,6 +87,9 @@ CATEGORY = "inventory"
 PROBE_SEGMENT = "chatcontract-probe-"
 """Probe paths look like ``/chatcontract-probe-<hex>/<hex>``: easy to spot in server logs."""
 _PROBES_PER_PLACE = 2
+_CONCURRENT_CHECKS = 16
+"""Inventory questions in flight at once (pacing by --rate-limit still applies to each)."""
+_STALLS = frozenset({FailureKind.TOO_SLOW, FailureKind.NO_ANSWER})
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _OPENED = "opened"
 
@@ -135,6 +139,8 @@ class _Inventory:
         self.deadline = request_deadline(ctx.settings)
         self.prints: dict[Key, list[Fingerprint]] = {}
         self.calibration_failures: dict[Key, TransportFailure] = {}
+        self.stalled: TransportFailure | None = None
+        """A probe ran into the deadline: the target stalls unknown routes."""
         self.known: dict[str, Any] = {}
         self.pacer = ctx.services.pacer
         self.identifiers = {
@@ -181,15 +187,19 @@ class _Inventory:
             samples: list[tuple[str, Answer]] = []
             for prefix in _prefixes(ops):
                 for _ in range(_PROBES_PER_PLACE):
-                    if not self.budget.take():
+                    if self.stalled is not None or not self.budget.take():
                         break
                     path = _probe_path(prefix)
                     body: dict[str, Any] | None = {} if method in _BODY_METHODS else None
                     answer = await self._send(Sample(method, path, {}, body), authorized)
                     if isinstance(answer, Answer):
                         samples.append((path, answer))
-                    else:
-                        self.calibration_failures.setdefault((method, authorized), answer)
+                        continue
+                    self.calibration_failures.setdefault((method, authorized), answer)
+                    if answer.kind in _STALLS:
+                        # A target that lets a probe run into the deadline would do it to
+                        # every probe: one deadline is enough to know, not one per probe.
+                        self.stalled = answer
             self.prints[(method, authorized)] = calibrate(samples)
 
     async def check(self, op: Operation) -> _Checked:
@@ -199,9 +209,16 @@ class _Inventory:
         prints = self.prints.get((sample.method, authorized))
         if not prints:
             why = "the unknown-route answer could not be learned"
-            probe = self.calibration_failures.get((sample.method, authorized))
+            probe = self.calibration_failures.get((sample.method, authorized)) or self.stalled
             if probe is not None:
                 why += f": a probe to an unknown path got {probe.line()}"
+            if self.stalled is None or not self.budget.take():
+                return _Checked(None, sample, authorized, why)
+            # Unknown routes stall: presence cannot be judged, but a route that runs into
+            # its own deadline breaks it whatever the fingerprint, so it is still asked.
+            answer = await self._send(sample, authorized, self.deadline_for(op))
+            if isinstance(answer, TransportFailure):
+                return _Checked(None, sample, authorized, failure=answer)
             return _Checked(None, sample, authorized, why)
         if not self.budget.take():
             return _Checked(None, sample, authorized, self.budget.reason() or "no budget")
@@ -384,18 +401,41 @@ async def run_inventory(ctx: RunContext) -> AsyncIterator[ContractResult]:
         return
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
     budget = ctx.services.budget
-    control = await positive_control(ctx)
     token = await _token(ctx)
     producers = [op.operation_id for op in ops if operation_links(ctx.spec, op)]
     results: dict[str, ContractResult] = {}
     async with new_client(ctx) as client:
         inventory = _Inventory(ctx, client, token, budget)
-        await inventory.calibrate(ops)
-        for op in inventory_order(ops, producers):
-            started = time.monotonic()
-            checked = await inventory.check(op)
-            results[op.operation_id] = _result(
-                op, checked, control, ctx.base_url, time.monotonic() - started
-            )
+        # Independent questions: the credentials and the unknown-route answer.
+        control, _ = await asyncio.gather(positive_control(ctx), inventory.calibrate(ops))
+        gate = asyncio.Semaphore(_CONCURRENT_CHECKS)
+
+        async def check(op: Operation) -> None:
+            async with gate:
+                started = time.monotonic()
+                checked = await inventory.check(op)
+                results[op.operation_id] = _result(
+                    op, checked, control, ctx.base_url, time.monotonic() - started
+                )
+
+        # Producers first (their answers feed the links later lookups use), deletions
+        # last (they destroy objects); within a wave the questions are independent, so
+        # a stalled target costs one deadline per wave, not one per operation.
+        ordered = inventory_order(ops, producers)
+        waves = [
+            [op for op in ordered if op.operation_id in producers],
+            [
+                op
+                for op in ordered
+                if op.operation_id not in producers and op.method.upper() != "DELETE"
+            ],
+            [op for op in ordered if op.method.upper() == "DELETE"],
+        ]
+        if inventory.stalled is not None:
+            # Unknown routes ran into the deadline: no answer will feed a link, so the
+            # order buys nothing and one wave costs one deadline.
+            waves = [ordered]
+        for wave in waves:
+            await asyncio.gather(*(check(op) for op in wave))
     for op in ops:
         yield results[op.operation_id]

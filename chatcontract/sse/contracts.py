@@ -217,7 +217,10 @@ async def sse_contracts(ctx: RunContext) -> AsyncIterator[ContractResult]:
     if not ctx.spec.streams:
         return
     timeout = httpx.Timeout(ctx.settings.connect_timeout, read=ctx.settings.read_timeout)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+    # No proxy or CA settings from the environment: the run talks to the target it was given.
+    async with httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, trust_env=False
+    ) as client:
         session = Session(ctx, client)
         opened: list[CompiledStream] = []
         unopened: list[str] = []

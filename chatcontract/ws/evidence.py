@@ -110,9 +110,26 @@ def repro(
     url = target.url if presented is None else _without_token(presented)
     lines = [command, _websocat(url, presented, token_note)]
     for frame in send[:5]:
+        if isinstance(frame, bytes):
+            # The exact bytes, never a decoded guess (U+FFFD would send something else).
+            lines.append(f"  then send the bytes: printf '%b' {_printf_escaped(frame[:300])}")
+            continue
         text = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
         lines.append(f"  then send: {text[:300]}")
     return "\n".join(lines)
+
+
+def _printf_escaped(data: bytes) -> str:
+    """``data`` as a single-quoted ``printf '%b'`` argument: printable ASCII as is, the
+    rest (and ``\\`` and ``'``) as ``\\xHH`` escapes."""
+    out = []
+    for byte in data:
+        char = chr(byte)
+        if 0x20 <= byte < 0x7F and char not in "\\'":
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "'" + "".join(out) + "'"
 
 
 def attach(

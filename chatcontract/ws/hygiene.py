@@ -463,7 +463,6 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
         )
     else:
         await fresh.close()
-    shown = sent.decode("utf-8", "backslashreplace") if isinstance(sent, bytes) else sent
     return judged(
         target,
         suffix,
@@ -471,7 +470,7 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
         findings,
         clock,
         transcript=transcript,
-        repro_text=repro(target, presented=presented, send=[shown[:300] if shown else "", ping]),
+        repro_text=repro(target, presented=presented, send=[sent[:300] if sent else "", ping]),
     )
 
 

@@ -94,3 +94,18 @@ def test_fuzz_repro_names_the_seed_the_frame_and_a_placeholder_token() -> None:
     assert 'websocat -H "Authorization: Bearer $CHATCONTRACT_TOKEN"' in repro
     assert "then send: {" in repro
     _assert_no_token(results, credentials)
+
+
+def test_bytes_are_reproduced_exactly_never_as_replacement_characters() -> None:
+    """A frame with invalid UTF-8 is shown as a printf argument bash turns back into it."""
+    import subprocess
+
+    from chatcontract.ws.evidence import _printf_escaped
+
+    sent = b'{"type":"user_message","content":"\xc3\x28 back\\slash it\'s \xff"}'
+    argument = _printf_escaped(sent)
+    assert "\ufffd" not in argument
+    done = subprocess.run(
+        ["bash", "-c", f"printf '%b' {argument}"], capture_output=True, check=True, timeout=10
+    )
+    assert done.stdout == sent
