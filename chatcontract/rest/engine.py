@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import shlex
 import socket
 import threading
 import time
@@ -445,11 +446,12 @@ class _Collector:
         self, recorder: Any, default_label: str, *, stateful: bool = False
     ) -> list[RecordedFailure]:
         found = []
-        for checks in recorder.checks.values():
+        for case_id, checks in recorder.checks.items():
             for node in checks:
                 info = node.failure_info
                 if info is None:
                     continue
+                sample = _exact_sample(recorder, case_id) or info.code_sample
                 failure = info.failure
                 label = failure.operation or default_label
                 seen = self._seen.setdefault((stateful, label), set())
@@ -462,7 +464,7 @@ class _Collector:
                         operation=label,
                         title=failure.title,
                         message=failure.message,
-                        code_sample=info.code_sample,
+                        code_sample=sample,
                         severity=str(getattr(failure, "severity", "")),
                         code=str(getattr(failure, "code", "")),
                     )
@@ -618,3 +620,33 @@ def _run(plan: EnginePlan) -> Recording:
         recording.stopped = None
     recording.elapsed = time.monotonic() - started
     return recording
+
+
+def _exact_sample(recorder: Any, case_id: str) -> str | None:
+    """A curl line that sends exactly the bytes sent, when they are not UTF-8.
+
+    schemathesis' own sample decodes the body with ``errors="replace"``: a U+FFFD in
+    the repro would send other bytes than the ones that broke the contract.
+    """
+    interaction = getattr(recorder, "interactions", {}).get(case_id)
+    request = getattr(interaction, "request", None)
+    body = getattr(request, "body", None)
+    if request is None or not isinstance(body, bytes):
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return None
+    parts = ["curl", "-X", str(request.method)]
+    for name, values in dict(request.headers).items():
+        if name.lower() in ("content-length", "accept-encoding", "connection", "user-agent"):
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+    escaped = "".join(
+        chr(b) if 0x20 <= b < 0x7F and chr(b) not in "\\'" else f"\\x{b:02x}" for b in body
+    )
+    parts += ["--data-binary", "@-", shlex.quote(str(request.uri))]
+    return f"printf '%b' '{escaped}' | " + " ".join(parts)

@@ -82,6 +82,8 @@ def _findings(
                 repro=repro_command(failure.code_sample, tokens, redact)
                 if failure.code_sample
                 else None,
+                # schemathesis' own check name is the stable code (a transport cut has ours).
+                code=failure.check if failure.check != "transport" else failure.code,
             )
         )
     return findings
