@@ -30,13 +30,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import http.client
+import json
 import os
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -300,6 +304,7 @@ def hypothesis_home(folder: Path) -> Iterator[Path]:
 
     home = folder / "hypothesis"
     with _HOME_LOCK:
+        _seed_codec_table(home)
         if not _HOME_USERS:
             previous = configuration.storage_directory(intent_to_write=False).home_directory
             _HOME_SAVED[:] = [previous]
@@ -312,6 +317,50 @@ def hypothesis_home(folder: Path) -> Iterator[Path]:
             _HOME_USERS.remove(home)
             if not _HOME_USERS:
                 configuration.set_hypothesis_home_dir(_HOME_SAVED.pop())
+
+
+def _seed_codec_table(home: Path, codec: str = "utf-8") -> None:
+    """Write hypothesis' table of the characters ``codec`` encodes, computed in O(runs) memory.
+
+    Hand-written, with a reason: on a first run hypothesis builds this table as a list
+    of one tuple per code point (1.1 million), a ~200 MB peak for a 64-byte answer. The
+    file name and format are hypothesis' cache (``unicode_data/<version>/codec-v2-utf-8``);
+    if a hypothesis upgrade renames it, this file is ignored and hypothesis computes its
+    own: slower and bigger on the first run, never wrong.
+    """
+    target = home / "unicode_data" / unicodedata.unidata_version / f"codec-v2-{codec}.json.gz"
+    if target.exists():
+        return
+    encodable: list[list[int]] = []
+    lossy: list[list[int]] = []
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        try:
+            encoded = char.encode(codec)
+        except UnicodeError:
+            continue
+        _extend(encodable, point)
+        try:
+            same = encoded.decode(codec) == char
+        except UnicodeError:
+            same = False
+        if not same:
+            _extend(lossy, point)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        with gzip.GzipFile(partial, "wb", mtime=1) as out:
+            out.write(json.dumps([encodable, lossy]).encode())
+        partial.replace(target)
+    except OSError:
+        return  # an unwritable cache folder: hypothesis computes the table itself
+
+
+def _extend(intervals: list[list[int]], point: int) -> None:
+    if intervals and intervals[-1][1] == point - 1:
+        intervals[-1][1] = point
+    else:
+        intervals.append([point, point])
 
 
 # -- naming what went wrong ---------------------------------------------------------------

@@ -118,3 +118,32 @@ def test_hypothesis_home_lasts_for_the_block_and_overlapping_blocks(tmp_path: Pa
         # Still ours: another block ending (the fuzzer's thread) does not restore early.
         assert configuration.storage_directory("x", intent_to_write=False).path == home / "x"
     assert configuration.storage_directory("x", intent_to_write=False).path == before
+
+
+def test_the_seeded_codec_table_is_the_one_hypothesis_would_compute(tmp_path: Path) -> None:
+    """We write hypothesis' utf-8 table in O(runs) memory (its own loop peaks ~200 MB);
+    both must be equal, checked in a subprocess so the big one never lives here."""
+    script = """
+import gzip, json, sys
+from pathlib import Path
+from hypothesis import configuration
+from hypothesis.internal import charmap
+from chatcontract.transport import hypothesis_home
+
+ours = Path(sys.argv[1])
+with hypothesis_home(ours) as home:
+    pass
+seeded = json.loads(gzip.open(next(home.glob("unicode_data/*/codec-v2-utf-8.json.gz"))).read())
+configuration.set_hypothesis_home_dir(Path(sys.argv[2]))
+theirs, lossy = charmap.intervals_from_codec("utf-8")
+assert seeded == [[list(i) for i in theirs.intervals], [list(i) for i in lossy.intervals]], seeded
+print("same")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "ours"), str(tmp_path / "theirs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "same"
