@@ -177,7 +177,10 @@ def test_three_shards_merged_equal_one_unsharded_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_sigint_keeps_what_was_judged_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signal_number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_keeps_what_was_judged_and_exits_128_plus_the_signal(
+    tmp_path: Path, signal_number: int, code: int
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCONTRACT_", "CI"))}
     proc = subprocess.Popen(
         [
@@ -208,14 +211,14 @@ def test_sigint_keeps_what_was_judged_and_exits_130(tmp_path: Path) -> None:
             judged += line.startswith(("PASSED", "FAILED", "SKIPPED", "INCONCLUSIVE"))
         assert judged == 3
         time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal_number)
         sent = time.monotonic()
         out, err = proc.communicate(timeout=30)
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert took < 2 + 3, took  # 2 s promised, generous slack for a shared machine
     document = _json(tmp_path / "partial.json")
     assert document["meta"]["status"] == "interrupted"
@@ -289,3 +292,15 @@ def test_rate_limit_paces_streams_and_handshakes_too(
     gaps = [b - a for a, b in itertools.pairwise(paced)]
     # 5/s: one every 0.2 s; a little jitter between the pacer and the server's clock.
     assert min(gaps) >= 0.15, sorted(gaps)[:5]
+
+
+def test_an_unwritable_report_path_fails_before_any_request(tmp_path: Path) -> None:
+    done = chatcontract(
+        "run", "--spec", SPEC, "--junit-xml", "missing/folder/r.xml", cwd=tmp_path, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "chatcontract: cannot write --junit-xml missing/folder/r.xml: "
+        "folder missing/folder does not exist"
+    )
+    assert done.stdout == ""

@@ -81,8 +81,11 @@ def _by_outcome(report: RunReport, outcome: Outcome) -> list[ContractResult]:
 def test_planners_and_checkers_agree_on_every_id_of_a_clean_run(start: object) -> None:
     recorder = Recorder()
     report = _run(start(), reporters=[recorder])  # type: ignore[operator]
-    planned = [c.id for c in build_plan(SPEC).contracts]
+    plan = build_plan(SPEC)
+    planned = [c.id for c in plan.contracts]
     assert [r.id for r in report.results] == planned
+    # `chatcontract plan` and the report name every contract the same way.
+    assert {r.id: r.name for r in report.results} == {c.id: c.name for c in plan.contracts}
     assert not [r.id for r in report.results if r.reason.startswith("not judged")]
     assert _by_outcome(report, Outcome.FAILED) == []
     assert report.meta.status is RunStatus.COMPLETE

@@ -30,6 +30,7 @@ from chatcontract.ws.evidence import (
     Clock,
     carrier_slug,
     contract_id,
+    forbidden_name,
     inconclusive,
     judged,
     skipped,
@@ -205,7 +206,7 @@ def _rows(contract: WebSocketContract, settings: RunSettings) -> list[tuple[str,
             rows.append((f"auth/{slug}/{forgery.slug}", name, 0.2))
     for carrier in contract.forbidden_carriers:
         slug = carrier_slug(contract.forbidden_carriers, carrier)
-        name = f"tokens in the {carrier.kind} ({carrier.name}) are refused"
+        name = forbidden_name(carrier)
         rows.append((f"auth/{slug}-token", name, 0.2))
     if contract.origin_allowlist is not None:
         rows.append(("auth/origin-foreign", "handshakes from a foreign Origin are refused", 0.2))

@@ -27,6 +27,7 @@ __all__ = [
     "attach",
     "carrier_slug",
     "contract_id",
+    "forbidden_name",
     "inconclusive",
     "judged",
     "repro",
@@ -39,6 +40,13 @@ TOKEN_VARIABLE = "$CHATCONTRACT_TOKEN"
 
 def contract_id(target: WsTarget, suffix: str) -> str:
     return f"{CATEGORY}/{target.contract.operation.label}/{suffix}"
+
+
+def forbidden_name(carrier: TokenCarrier) -> str:
+    """ "tokens in the query string (token) are refused": planner and checker say the same."""
+    where = {"query": "the query string", "cookie": "a cookie", "header": "a header"}
+    detail = carrier.name or carrier.protocol or carrier.kind
+    return f"tokens in {where.get(carrier.kind, carrier.kind)} ({detail}) are refused"
 
 
 def carrier_slug(carriers: Sequence[TokenCarrier], carrier: TokenCarrier) -> str:

@@ -44,7 +44,15 @@ from chatcontract.ws.client import (
     present,
     shown_url,
 )
-from chatcontract.ws.evidence import Clock, carrier_slug, inconclusive, judged, repro, skipped
+from chatcontract.ws.evidence import (
+    Clock,
+    carrier_slug,
+    forbidden_name,
+    inconclusive,
+    judged,
+    repro,
+    skipped,
+)
 from chatcontract.ws.frames import Transcript
 from chatcontract.ws.tokens import FORGERIES, Forgery, is_jwt, resign
 
@@ -518,9 +526,8 @@ async def auth_matrix(target: WsTarget, access: Access) -> AsyncIterator[Contrac
 
 async def _forbidden_row(target: WsTarget, access: Access, carrier: TokenCarrier) -> ContractResult:
     clock = Clock()
-    where = {"query": "the query string", "cookie": "a cookie", "header": "a header"}
     suffix = f"auth/{carrier_slug(target.contract.forbidden_carriers, carrier)}-token"
-    name = f"tokens in {where.get(carrier.kind, carrier.kind)} ({carrier.name}) are refused"
+    name = forbidden_name(carrier)
     if access.anonymous is not None:
         return skipped(target, suffix, name, access.anonymous)
     if access.blocked is not None:
