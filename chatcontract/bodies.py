@@ -191,18 +191,7 @@ def with_marker(
     if not isinstance(body, dict):
         return body
     fields = {name: prop for name, prop in free_strings(schema).items() if name not in keep}
-    marked = dict(body)
-    for name, value in body.items():
-        prop = fields.get(name)
-        if prop is not None and isinstance(value, str):
-            candidate = _marked(value, marker, prop)
-            if candidate is not None:
-                marked[name] = candidate
-        elif name not in keep and isinstance(value, dict | list):
-            # Chat APIs nest their free text: messages[].content, input.question.
-            nested = _properties(schema).get(name)
-            if isinstance(nested, dict):
-                marked[name] = _mark_nested(value, nested, marker, depth=1)
+    marked = _mark_nested(body, schema or {}, marker, depth=0, keep=keep)
     if add and marked == body:
         for name, prop in fields.items():
             candidate = None if name in body else _marked("", marker, prop)
@@ -224,8 +213,17 @@ def _properties(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _mark_nested(value: Any, schema: Mapping[str, Any], marker: str, *, depth: int) -> Any:
-    """``value`` with the marker in its free-text fields, following ``properties``/``items``."""
+def _mark_nested(
+    value: Any,
+    schema: Mapping[str, Any],
+    marker: str,
+    *,
+    depth: int,
+    keep: Collection[str] = (),
+) -> Any:
+    """``value`` with the marker in its free-text fields, following ``properties``/``items``
+    (chat APIs nest their free text: ``messages[].content``, ``input.question``); top-level
+    fields in ``keep`` are left alone."""
     if depth > _MAX_DEPTH:
         return value
     if isinstance(value, list):
@@ -238,6 +236,8 @@ def _mark_nested(value: Any, schema: Mapping[str, Any], marker: str, *, depth: i
     fields = free_strings(schema)
     marked = dict(value)
     for name, inner in value.items():
+        if name in keep:
+            continue
         prop = fields.get(name)
         if prop is not None and isinstance(inner, str):
             candidate = _marked(inner, marker, prop)
