@@ -221,6 +221,7 @@ def _print_plan(plan: Plan, *, as_json: bool = False) -> None:
                 "category": contract.category,
                 "target": contract.target,
                 "requires": list(contract.requires + contract.requires_any),
+                "cost": contract.cost,
                 "role": role,
             }
             click.echo(orjson.dumps(row).decode())

@@ -359,8 +359,8 @@ async def run_contracts(
                 on_result(event.result)
 
     report = await execute(ctx, plan, meta, [_Callback()])
-    if report.meta.status is RunStatus.ABORTED and not any(
-        not r.reason.startswith("aborted:") for r in report.results
+    if report.meta.status is RunStatus.ABORTED and all(
+        r.reason.startswith("aborted:") for r in report.results
     ):
         first = report.results[0].reason if report.results else "target unreachable"
         raise TargetUnreachable(first.removeprefix("aborted: "))

@@ -6,14 +6,12 @@ loopback and reads what it wrote.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -22,11 +20,12 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-import uvicorn
 
 from chatcontract.reference.app import create_app
 from chatcontract.reference.config import ServerConfig
 from chatcontract.report.json_report import read_report, report_schema
+
+from .rest.servers import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = str(ROOT / "openapi.yaml")
@@ -247,20 +246,9 @@ class _Arrivals:
 
 @pytest.fixture
 def counted_reference() -> Iterator[tuple[str, _Arrivals]]:
-    config = ServerConfig().replace(host="127.0.0.1", port=0)
-    app = _Arrivals(create_app(config))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    app = _Arrivals(create_app(ServerConfig().replace(host="127.0.0.1", port=0)))
+    with serving(app, lifespan="on") as url:
+        yield url, app
 
 
 @pytest.mark.timeout(180)

@@ -14,20 +14,18 @@ and has one protected ``GET`` for the positive control.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from ..rest.servers import serving
 
 __all__ = ["APPS", "SPECS", "TOKENS", "serving"]
 
@@ -36,27 +34,6 @@ TOKENS = {"tok-alice-7f3a9c2e41": "alice", "tok-bob-5d1e8b0c93": "bob"}
 """Bearer token -> user."""
 
 App = Callable[[str | None], Starlette]
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1, port 0, until the block ends; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="foreign-sse-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("foreign SSE server did not start")
-        time.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def _user(request: Request) -> str | None:

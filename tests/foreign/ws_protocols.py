@@ -21,21 +21,19 @@ Each takes one optional *fault*: the one way it breaks its contract.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..rest.servers import serving
 
 __all__ = [
     "EVENT_FAULTS",
@@ -58,33 +56,11 @@ GRAPHQL_FAULTS = {"complete-twice": "a subscription's complete is sent twice"}
 EVENT_FAULTS = {"done-twice": "response.done is sent twice for one response.create"}
 
 
-@contextlib.contextmanager
-def serving_with_pings(app: Any, ping_interval: float | None = None) -> Iterator[str]:
+def serving_with_pings(app: Any, ping_interval: float | None = None) -> Any:
     """Serve ``app`` on 127.0.0.1, port 0, with uvicorn sending WebSocket pings."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_level="error",
-            lifespan="off",
-            ws_ping_interval=ping_interval,
-            ws_ping_timeout=5.0 if ping_interval else None,
-        )
+    return serving(
+        app, ws_ping_interval=ping_interval, ws_ping_timeout=5.0 if ping_interval else None
     )
-    thread = threading.Thread(target=server.run, name="protocol-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def _now() -> str:

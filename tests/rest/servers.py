@@ -15,11 +15,13 @@ __all__ = ["closed_port_url", "serving"]
 
 
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
-    )
+def serving(app: Any, **config: Any) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1, port 0, until the block ends; yields its base URL.
+
+    ``config`` goes to ``uvicorn.Config`` (e.g. ``ws_ping_interval``, ``lifespan``).
+    """
+    options: dict[str, Any] = {"log_level": "error", "lifespan": "off", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
     thread = threading.Thread(target=server.run, name="test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
