@@ -44,6 +44,7 @@ def _files(sub: str) -> list[Path]:
         "plan.py",
         "events.py",
         "links.py",
+        "presentation.py",
         "ws/stalls.py",
         "report/model.py",
         "report/diff.py",

@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from chatcontract.context import RunContext
+from chatcontract.presentation import presentation_for
 from chatcontract.report.model import ContractResult
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.engine import EnginePlan, Recording, run_engine
@@ -152,7 +153,9 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         document=ctx.spec.document,
         base_url=ctx.base_url,
         operation_ids=tuple(op.operation_id for op in testable),
-        protected_ids=tuple(op.operation_id for op in testable if not op.is_public),
+        protected={
+            op.operation_id: presentation_for(ctx.spec, op) for op in testable if not op.is_public
+        },
         token=token,
         budget=budget,
         deadline=None if left is None else time.monotonic() + left * REST_TIME_SHARE,

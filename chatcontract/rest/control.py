@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from chatcontract.auth import Anonymous, TokenRequestError, no_auth_reason, requires_credentials
 from chatcontract.context import CredentialVerdict, RunContext
+from chatcontract.presentation import presentation_for
 from chatcontract.report.model import Outcome
 from chatcontract.rest.fingerprint import Answer
 from chatcontract.rest.http import exchange, new_client
@@ -127,12 +128,14 @@ async def _run_control(ctx: RunContext) -> PositiveControl:
             statuses[user] = None
             for op in candidates:
                 budget.note()
+                presented = presentation_for(ctx.spec, op)
                 answer = await exchange(
                     client,
                     "GET",
                     op.path,
                     deadline=deadline,
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers=presented.headers(token),
+                    query=presented.params(token),
                     read_body=False,
                 )
                 status = statuses[user] = answer.status if isinstance(answer, Answer) else None

@@ -54,6 +54,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from chatcontract.budget import RunBudget
+from chatcontract.presentation import Presentation
 from chatcontract.transport import (
     Deadline,
     FailureKind,
@@ -83,9 +84,10 @@ class EnginePlan:
     document: Mapping[str, Any]
     base_url: str
     operation_ids: tuple[str, ...]
-    protected_ids: tuple[str, ...]
+    protected: Mapping[str, Presentation]
+    """Operation id → how its token is presented (:mod:`chatcontract.presentation`)."""
     token: Callable[[], str] | None
-    """Blocking: a valid bearer token (called from schemathesis' threads)."""
+    """Blocking: a valid token (called from schemathesis' threads)."""
     budget: RunBudget
     deadline: float | None = None
     """``time.monotonic()`` past which no new work starts."""
@@ -566,6 +568,29 @@ def run_engine(plan: EnginePlan) -> Recording:
         return _run(plan)
 
 
+def _present_tokens(
+    schema: Any, protected: Mapping[str, Presentation], get_token: Callable[[], str]
+) -> None:
+    """One schemathesis auth provider per way of presenting the token, each applied to
+    the operations whose security scheme says so (the first matching provider wins)."""
+    groups: dict[Presentation, list[str]] = {}
+    for operation_id, presented in protected.items():
+        groups.setdefault(presented, []).append(operation_id)
+    for presented, operation_ids in groups.items():
+
+        class FromCredentials:
+            way = presented
+
+            def get(self, case: Any, context: Any) -> str:
+                return get_token()
+
+            def set(self, case: Any, data: str, context: Any) -> None:
+                case.headers = {**(case.headers or {}), **self.way.headers(data)}
+                case.query = {**(case.query or {}), **self.way.params(data)}
+
+        schema.auth(refresh_interval=None).apply_to(operation_id=operation_ids)(FromCredentials)
+
+
 def _run(plan: EnginePlan) -> Recording:
     import schemathesis
     from schemathesis.engine import from_schema
@@ -575,19 +600,8 @@ def _run(plan: EnginePlan) -> Recording:
     loaded = schemathesis.openapi.from_dict(_plain(plan.document), config=_config(plan))
     schema = loaded.include(operation_id=list(plan.operation_ids))
     deadline = plan.request_deadline or plan.request_timeout
-    if plan.token is not None and plan.protected_ids:
-        get_token = plan.token
-
-        class BearerFromCredentials:
-            def get(self, case: Any, context: Any) -> str:
-                return get_token()
-
-            def set(self, case: Any, data: str, context: Any) -> None:
-                case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
-
-        schema.auth(refresh_interval=None).apply_to(operation_id=list(plan.protected_ids))(
-            BearerFromCredentials
-        )
+    if plan.token is not None:
+        _present_tokens(schema, plan.protected, plan.token)
 
     stream: list[Any] = []
     lock = threading.Lock()

@@ -26,6 +26,7 @@ import httpx
 from chatcontract import transport
 from chatcontract.context import RunContext
 from chatcontract.errors import TargetUnreachable
+from chatcontract.presentation import Presentation
 from chatcontract.rest.fingerprint import MAX_BODY, Answer
 from chatcontract.transport import TransportFailure
 
@@ -34,7 +35,6 @@ __all__ = [
     "curl_command",
     "ensure_reachable",
     "exchange",
-    "fetch",
     "new_client",
 ]
 
@@ -46,7 +46,7 @@ def curl_command(
     method: str,
     url: str,
     *,
-    authorized: bool = False,
+    presented: Presentation | None = None,
     query: Mapping[str, str] | None = None,
     body: Any = None,
     media_type: str | None = None,
@@ -54,9 +54,9 @@ def curl_command(
 ) -> str:
     """A copy-pasteable reproduction; the token is a shell variable, never the value."""
     parts = ["curl", "-sS", "-X", method]
-    if authorized:
+    if presented is not None:
         # Double quotes so the shell expands the variable; the token itself never appears.
-        parts.append(f'-H "Authorization: Bearer {token_variable}"')
+        parts.append(presented.curl(token_variable))
     if body is not None:
         parts += ["-H", shlex.quote(f"Content-Type: {media_type or 'application/json'}")]
         parts += ["-d", shlex.quote(json.dumps(body))]
@@ -188,30 +188,3 @@ async def exchange(
     if failure.unreachable or no_connection:
         raise TargetUnreachable(f"cannot reach {client.base_url}: {failure.line()}") from None
     return failure
-
-
-async def fetch(
-    client: httpx.AsyncClient,
-    method: str,
-    url: str,
-    *,
-    deadline: float,
-    headers: Mapping[str, str] | None = None,
-    query: Mapping[str, str] | None = None,
-    body: Any = None,
-    media_type: str | None = None,
-    read_body: bool = True,
-) -> Answer | None:
-    """:func:`exchange` for callers that only need the answer: None when there is none."""
-    result = await exchange(
-        client,
-        method,
-        url,
-        deadline=deadline,
-        headers=headers,
-        query=query,
-        body=body,
-        media_type=media_type,
-        read_body=read_body,
-    )
-    return result if isinstance(result, Answer) else None

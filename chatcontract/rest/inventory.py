@@ -35,9 +35,10 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
@@ -47,6 +48,7 @@ from chatcontract.auth import TokenRequestError
 from chatcontract.budget import RunBudget
 from chatcontract.context import CredentialVerdict, RunContext
 from chatcontract.errors import TargetUnreachable
+from chatcontract.presentation import Presentation, presentation_for
 from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.fingerprint import (
@@ -93,7 +95,7 @@ _STALLS = frozenset({FailureKind.TOO_SLOW, FailureKind.NO_ANSWER})
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _OPENED = "opened"
 
-Key = tuple[str, bool]
+Key = tuple[str, Presentation | None]
 """(HTTP method, whether the request carries a token): unknown routes may differ by both."""
 
 
@@ -101,7 +103,8 @@ Key = tuple[str, bool]
 class _Checked:
     judgement: Judgement | None
     sample: Sample
-    authorized: bool
+    presented: Presentation | None
+    """How the token went with the request; ``None``: sent without one."""
     reason: str = ""
     """Why there is no judgement (no calibration, no budget)."""
     failure: TransportFailure | None = None
@@ -147,11 +150,14 @@ class _Inventory:
             link.parameter for op in ctx.spec.operations for link in operation_links(ctx.spec, op)
         }
 
-    def _headers(self, authorized: bool) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if authorized and self.token else {}
+    def _headers(self, presented: Presentation | None) -> dict[str, str]:
+        return presented.headers(self.token) if presented and self.token else {}
 
-    def authorized(self, op: Operation) -> bool:
-        return not op.is_public and self.token is not None
+    def presented(self, op: Operation) -> Presentation | None:
+        """How ``op`` gets the token (:mod:`chatcontract.presentation`); ``None``: without one."""
+        if op.is_public or self.token is None:
+            return None
+        return presentation_for(self.ctx.spec, op)
 
     def deadline_for(self, op: Operation) -> float:
         """The route's own deadline for its answer where the spec declares one."""
@@ -167,23 +173,26 @@ class _Inventory:
         return self.deadline
 
     async def _send(
-        self, sample: Sample, authorized: bool, deadline: float | None = None
+        self, sample: Sample, presented: Presentation | None, deadline: float | None = None
     ) -> Answer | TransportFailure:
         await self.pacer.wait()
+        query = dict(sample.query)
+        if presented is not None and self.token:
+            query.update(presented.params(self.token))
         return await exchange(
             self.client,
             sample.method,
             sample.path,
             deadline=self.deadline if deadline is None else deadline,
-            headers=self._headers(authorized),
-            query=sample.query,
+            headers=self._headers(presented),
+            query=query,
             body=sample.body,
             media_type=sample.media_type,
         )
 
     async def calibrate(self, ops: list[Operation]) -> None:
-        keys = sorted({(op.method.upper(), self.authorized(op)) for op in ops})
-        for method, authorized in keys:
+        keys = list(dict.fromkeys((op.method.upper(), self.presented(op)) for op in ops))
+        for method, presented in keys:
             samples: list[tuple[str, Answer]] = []
             for prefix in _prefixes(ops):
                 for _ in range(_PROBES_PER_PLACE):
@@ -191,55 +200,55 @@ class _Inventory:
                         break
                     path = _probe_path(prefix)
                     body: dict[str, Any] | None = {} if method in _BODY_METHODS else None
-                    answer = await self._send(Sample(method, path, {}, body), authorized)
+                    answer = await self._send(Sample(method, path, {}, body), presented)
                     if isinstance(answer, Answer):
                         samples.append((path, answer))
                         continue
-                    self.calibration_failures.setdefault((method, authorized), answer)
+                    self.calibration_failures.setdefault((method, presented), answer)
                     if answer.kind in _STALLS:
                         # A target that lets a probe run into the deadline would do it to
                         # every probe: one deadline is enough to know, not one per probe.
                         self.stalled = answer
-            self.prints[(method, authorized)] = calibrate(samples)
+            self.prints[(method, presented)] = calibrate(samples)
 
     async def check(self, op: Operation) -> _Checked:
-        authorized = self.authorized(op)
+        presented = self.presented(op)
         params = operation_parameters(self.ctx.spec, op)
         sample = build_sample(op, params, self.known, self.identifiers)
-        prints = self.prints.get((sample.method, authorized))
+        prints = self.prints.get((sample.method, presented))
         if not prints:
             why = "the unknown-route answer could not be learned"
-            probe = self.calibration_failures.get((sample.method, authorized)) or self.stalled
+            probe = self.calibration_failures.get((sample.method, presented)) or self.stalled
             if probe is not None:
                 why += f": a probe to an unknown path got {probe.line()}"
             if self.stalled is None or not self.budget.take():
-                return _Checked(None, sample, authorized, why)
+                return _Checked(None, sample, presented, why)
             # Unknown routes stall: presence cannot be judged, but a route that runs into
             # its own deadline breaks it whatever the fingerprint, so it is still asked.
-            answer = await self._send(sample, authorized, self.deadline_for(op))
+            answer = await self._send(sample, presented, self.deadline_for(op))
             if isinstance(answer, TransportFailure):
-                return _Checked(None, sample, authorized, failure=answer)
-            return _Checked(None, sample, authorized, why)
+                return _Checked(None, sample, presented, failure=answer)
+            return _Checked(None, sample, presented, why)
         if not self.budget.take():
-            return _Checked(None, sample, authorized, self.budget.reason() or "no budget")
-        answer = await self._send(sample, authorized, self.deadline_for(op))
+            return _Checked(None, sample, presented, self.budget.reason() or "no budget")
+        answer = await self._send(sample, presented, self.deadline_for(op))
         if isinstance(answer, TransportFailure):
             if op.kind == "websocket" and answer.kind is FailureKind.SWITCHED:
                 evidence = "a plain GET switched protocols (101): the upgrade route is there"
-                return _Checked(Judgement(Presence.PRESENT, evidence), sample, authorized)
+                return _Checked(Judgement(Presence.PRESENT, evidence), sample, presented)
             if op.kind == "websocket":
                 # Some WebSocket servers ignore plain HTTP; the handshake is the real question.
                 plain = Judgement(Presence.UNDECIDABLE, f"a plain GET: {answer.line()}")
                 judgement = await self._handshake(op, sample.path, plain)
                 if judgement.presence in (Presence.PRESENT, Presence.MISSING):
-                    return _Checked(judgement, sample, authorized)
-            return _Checked(None, sample, authorized, failure=answer)
+                    return _Checked(judgement, sample, presented)
+            return _Checked(None, sample, presented, failure=answer)
         judgement = judge(answer, sample.path, prints, op.responses)
         if op.kind == "websocket" and judgement.presence is Presence.MISSING:
             judgement = await self._handshake(op, sample.path, judgement)
         if judgement.presence is Presence.PRESENT and 200 <= answer.status < 300:
             self._learn(op, answer)
-        return _Checked(judgement, sample, authorized)
+        return _Checked(judgement, sample, presented)
 
     def _learn(self, op: Operation, answer: Answer) -> None:
         links = operation_links(self.ctx.spec, op)
@@ -259,8 +268,8 @@ class _Inventory:
 
         ``path`` is the filled sample path, never the ``{template}``.
         """
-        headers = self._headers(self.authorized(op))
-        answer = await self._upgrade(op, path, headers)
+        presented = self.presented(op)
+        answer = await self._upgrade(op, path, presented)
         if answer == _OPENED:
             return Judgement(Presence.PRESENT, "the WebSocket handshake answered 101")
         if not isinstance(answer, Answer):
@@ -268,7 +277,7 @@ class _Inventory:
         probes: list[tuple[str, Answer]] = []
         for _ in range(_PROBES_PER_PLACE):
             path = _probe_path("")
-            probe = await self._upgrade(op, path, headers)
+            probe = await self._upgrade(op, path, presented)
             if isinstance(probe, Answer):
                 probes.append((path, probe))
         if not probes:
@@ -286,18 +295,23 @@ class _Inventory:
             )
         return Judgement(judgement.presence, f"{plain.evidence}; {where}", judgement.fingerprint)
 
-    async def _upgrade(self, op: Operation, path: str, headers: Mapping[str, str]) -> Answer | str:
+    async def _upgrade(
+        self, op: Operation, path: str, presented: Presentation | None
+    ) -> Answer | str:
         """The HTTP answer refusing a handshake, :data:`_OPENED` on 101, else why there is none."""
         if not self.budget.take():
             return self.budget.reason() or "no budget"
         url = self.ctx.ws_base_url.rstrip("/") + path
+        params = presented.params(self.token) if presented and self.token else {}
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
         limit = self.deadline_for(op)
         await self.pacer.wait()
         deadline = Deadline(limit)
         try:
             async with ws_connect(
                 url,
-                additional_headers=dict(headers),
+                additional_headers=self._headers(presented),
                 open_timeout=limit,
                 close_timeout=self.ctx.settings.connect_timeout,
                 max_size=MAX_BODY,
@@ -374,7 +388,7 @@ def _repro(checked: _Checked, base_url: str) -> str:
     return curl_command(
         sample.method,
         base_url.rstrip("/") + sample.path,
-        authorized=checked.authorized,
+        presented=checked.presented,
         query=sample.query,
         body=sample.body,
         media_type=sample.media_type,

@@ -42,10 +42,11 @@ from chatcontract.auth import TokenRequestError, no_auth_reason
 from chatcontract.bodies import with_marker
 from chatcontract.budget import RunBudget
 from chatcontract.context import CredentialVerdict, RunContext, shared_positive_control
+from chatcontract.presentation import presentation_for
 from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.rest.control import positive_control
 from chatcontract.rest.fingerprint import Answer
-from chatcontract.rest.http import curl_command, fetch, new_client
+from chatcontract.rest.http import curl_command, exchange, new_client
 from chatcontract.rest.results import CATEGORY
 from chatcontract.rest.samples import (
     Sample,
@@ -56,6 +57,7 @@ from chatcontract.rest.samples import (
     request_properties,
 )
 from chatcontract.spec import Operation, Spec
+from chatcontract.transport import TransportFailure
 
 __all__ = [
     "ISOLATION_PREFIX",
@@ -234,8 +236,8 @@ class _Session:
         self.pacer = ctx.services.pacer
         self.deadline = ctx.settings.connect_timeout + ctx.settings.read_timeout
 
-    async def send(self, user: str, sample: Sample) -> Answer | str:
-        """The answer, or why there is none (budget spent, nothing in time)."""
+    async def send(self, user: str, op: Operation, sample: Sample) -> Answer | str:
+        """The answer, or why there is none (budget spent, too slow, not HTTP...)."""
         reason = self.budget.reason()
         if reason is None and not self.budget.take():
             reason = self.budget.reason() or f"request budget exhausted ({self.budget.requests})"
@@ -244,25 +246,26 @@ class _Session:
         await self.pacer.wait()
         left = self.budget.time_left()
         deadline = self.deadline if left is None else max(0.1, min(self.deadline, left))
-        answer = await fetch(
+        presented, token = presentation_for(self.ctx.spec, op), self.tokens[user]
+        answer = await exchange(
             self.client,
             sample.method,
             sample.path,
             deadline=deadline,
-            headers={"Authorization": f"Bearer {self.tokens[user]}"},
-            query=sample.query,
+            headers=presented.headers(token),
+            query={**sample.query, **presented.params(token)},
             body=sample.body,
             media_type=sample.media_type,
         )
-        if answer is None:
-            return f"{_request(sample)} as {user}: no answer within {deadline:g} s"
+        if isinstance(answer, TransportFailure):
+            return f"{_request(sample)} as {user}: {answer.line()}"
         return answer
 
-    def repro(self, sample: Sample) -> str:
+    def repro(self, op: Operation, sample: Sample) -> str:
         command = curl_command(
             sample.method,
             self.ctx.url(sample.path),
-            authorized=True,
+            presented=presentation_for(self.ctx.spec, op),
             query=sample.query or None,
             body=sample.body,
             media_type=sample.media_type,
@@ -310,7 +313,7 @@ class _Run:
     async def create(self, producer: Producer) -> dict[str, Any] | str:
         """A's object and its children; the linked values, or why there are none."""
         sample = self.sample(producer.op, {})
-        answer = await self.session.send(self.owner, sample)
+        answer = await self.session.send(self.owner, producer.op, sample)
         if isinstance(answer, str):
             return answer
         if not _ok(answer):
@@ -330,7 +333,7 @@ class _Run:
                 child_sample = replace(
                     child_sample, body={**child_sample.body, **{n: values[n] for n in wanted}}
                 )
-            made = await self.session.send(self.owner, child_sample)
+            made = await self.session.send(self.owner, child, child_sample)
             if not _ok(made):
                 why = _why(made, _request(child_sample))
                 self.notes.append(
@@ -344,7 +347,7 @@ class _Run:
         """The verdict on a safe target, and A's own answer (a baseline for the writes)."""
         op, started = target.op, time.monotonic()
         sample = self.sample(op, values)
-        own = await self.session.send(self.owner, sample)
+        own = await self.session.send(self.owner, op, sample)
         if isinstance(own, str):
             return _result(op, Outcome.INCONCLUSIVE, reason=own), None
         if not _ok(own):
@@ -367,7 +370,7 @@ class _Run:
         if result.outcome is not Outcome.PASSED and result.outcome is not Outcome.FAILED:
             return result
         check = self.sample(reader.op, values)
-        after = await self.session.send(self.owner, check)
+        after = await self.session.send(self.owner, reader.op, check)
         findings = list(result.findings)
         if isinstance(after, str):
             return replace(result, outcome=Outcome.INCONCLUSIVE, reason=after)
@@ -388,13 +391,13 @@ class _Run:
         return _result(op, findings=findings, duration=time.monotonic() - started)
 
     async def _peer(self, op: Operation, sample: Sample, started: float) -> ContractResult:
-        answer = await self.session.send(self.peer, sample)
+        answer = await self.session.send(self.peer, op, sample)
         if isinstance(answer, str):
             return _result(op, Outcome.INCONCLUSIVE, reason=answer)
         if answer.status == 401:
             reason = f"credentials rejected: 401 from {_request(sample)} for {self.peer}"
             return _result(op, Outcome.INCONCLUSIVE, reason=reason)
-        repro = self.session.repro(sample)
+        repro = self.session.repro(op, sample)
         problems = peer_findings(op, sample, answer, self.canary, owner=self.owner, peer=self.peer)
         findings = [
             Finding(self.session.ctx.redactor(p), location=op.label, repro=repro) for p in problems
@@ -422,7 +425,7 @@ async def _producer_results(run: _Run, producer: Producer) -> list[ContractResul
         results[target.op.label] = await run.write(target, values, reader, baseline)
     cleanup = next((t for t in writes if t.op.method.upper() == "DELETE"), None)
     if cleanup is not None:
-        await run.session.send(run.owner, run.sample(cleanup.op, values))
+        await run.session.send(run.owner, cleanup.op, run.sample(cleanup.op, values))
     return [results[t.op.label] for t in producer.targets]
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Collection, Iterable
 from typing import Literal
 
+from chatcontract.presentation import escape_double_quoted
 from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.rest.engine import RecordedFailure, Recording
 from chatcontract.spec import Operation
@@ -33,23 +34,29 @@ STATEFUL_ID = "rest/stateful-links"
 TOKEN_VARIABLE = "$CHATCONTRACT_TOKEN"
 MAX_FINDINGS = 10
 _MESSAGE_CHARS = 600
-_QUOTED_AUTH = re.compile(r"""'(Authorization: Bearer )([^']+)'""", re.IGNORECASE)
+_SINGLE_QUOTED = re.compile(r"'([^']*)'")
 
 
 def repro_command(code_sample: str, tokens: Collection[str], redact: Callable[[str], str]) -> str:
     """The curl reproduction with our tokens as ``$CHATCONTRACT_TOKEN``, then redacted.
 
-    Only tokens we handed out become the variable: a deliberately invalid
-    token (``ignored_auth`` sends one) must stay what it was, or the repro
-    would test something else.
+    Wherever the token went (``Authorization: token …``, an API-key header, a
+    cookie, the query string), a single-quoted argument holding it becomes a
+    double-quoted one so the shell expands the variable. Only tokens we handed
+    out become the variable: a deliberately invalid token (``ignored_auth``
+    sends one) must stay what it was, or the repro would test something else.
     """
+    marker = "\x00chatcontract-token\x00"
 
     def swap(match: re.Match[str]) -> str:
-        if match.group(2) in tokens:
-            return f'"{match.group(1)}{TOKEN_VARIABLE}"'
-        return match.group(0)
+        inner = match.group(1)
+        if not any(token in inner for token in tokens):
+            return match.group(0)
+        for token in tokens:
+            inner = inner.replace(token, marker)
+        return '"' + escape_double_quoted(inner).replace(marker, TOKEN_VARIABLE) + '"'
 
-    text = _QUOTED_AUTH.sub(swap, code_sample)
+    text = _SINGLE_QUOTED.sub(swap, code_sample)
     for token in tokens:
         text = text.replace(token, TOKEN_VARIABLE)
     return redact(text)

@@ -31,6 +31,7 @@ import httpx
 from chatcontract.auth import TokenRequestError
 from chatcontract.bodies import body_for, with_marker
 from chatcontract.context import RunContext, shared_positive_control
+from chatcontract.presentation import presentation_for
 from chatcontract.report.model import Finding, Outcome, TranscriptEntry
 from chatcontract.spec.model import Operation, StreamDeadlines
 from chatcontract.sse.checker import CompiledStream
@@ -202,6 +203,7 @@ class Session:
             dict(headers or {}),
             token_variable,
             user,
+            presentation_for(self.ctx.spec, operation),
         )
         first = not self._connected
         await self.ctx.services.pacer.wait()  # --rate-limit paces streams like requests
@@ -282,10 +284,12 @@ class Session:
             return None, "no authenticated GET operation to control it with"
         operation = candidates[0]
         settings = self.ctx.settings
+        presented = presentation_for(self.ctx.spec, operation)
         request = self.client.build_request(
             "GET",
             self.ctx.url(operation.path),
-            headers={"Authorization": f"Bearer {token}"},
+            params=presented.params(token),
+            headers=presented.headers(token),
             timeout=httpx.Timeout(settings.connect_timeout, read=settings.read_timeout),
         )
         # httpx bounds each read, not the exchange: headers trickled in a byte at a

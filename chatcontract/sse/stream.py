@@ -29,6 +29,7 @@ import httpx
 import orjson
 
 from chatcontract.errors import TargetUnreachable
+from chatcontract.presentation import BEARER, Presentation
 from chatcontract.report.model import Finding, TranscriptEntry
 from chatcontract.spec.model import StreamDeadlines
 from chatcontract.spec.refs import inline, resolve_pointer
@@ -96,6 +97,8 @@ class StreamRequest:
     token_variable: str = _TOKEN_PLACEHOLDER
     user: str | None = None
     """Whose token this is (``None``: the credentials' default user), for verdicts."""
+    presented: Presentation = BEARER
+    """How the token goes with the request (the operation's security scheme)."""
 
     def http_headers(self) -> dict[str, str]:
         headers = {
@@ -108,8 +111,12 @@ class StreamRequest:
         if self.body is not None:
             headers["Content-Type"] = "application/json"
         if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token}"
+            headers.update(self.presented.headers(self.token))
         return headers
+
+    def params(self) -> dict[str, str]:
+        """Query parameters: the token, when the scheme puts it in the query string."""
+        return {} if self.token is None else self.presented.params(self.token)
 
     def content(self) -> bytes | None:
         return None if self.body is None else orjson.dumps(self.body)
@@ -121,7 +128,7 @@ class StreamRequest:
         for name, value in self.headers.items():
             parts += ["-H", shlex.quote(f"{name}: {value}")]
         if self.token is not None:
-            parts += ["-H", f'"Authorization: Bearer {self.token_variable}"']
+            parts.append(self.presented.curl(self.token_variable))
         if self.body is not None:
             parts += ["-H", shlex.quote("Content-Type: application/json")]
             parts += ["--data-raw", shlex.quote(orjson.dumps(self.body).decode())]
@@ -359,6 +366,7 @@ class _Reader:
         http_request = self.client.build_request(
             request.method,
             request.url,
+            params=request.params(),
             headers=request.http_headers(),
             content=request.content(),
             timeout=httpx.Timeout(self.deadlines.connect, read=None),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatcontract.errors import ChatContractError
+from chatcontract.presentation import carried
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.sequence import SequenceChecker, SequenceViolation
 from chatcontract.spec import Flow, SequenceContract
@@ -36,7 +37,7 @@ from chatcontract.ws.frames import Transcript, scope_of, with_value
 from chatcontract.ws.handshake import Access, presented_for
 from chatcontract.ws.outgoing import fresh_flow_frame
 from chatcontract.ws.pings import ping_frame_heartbeat
-from chatcontract.ws.resources import auth_headers, rest_call
+from chatcontract.ws.resources import rest_call
 from chatcontract.ws.stalls import StallKind
 from chatcontract.ws.vocabulary import REFERENCE, with_text
 
@@ -315,12 +316,13 @@ async def _rest_thread(target: WsTarget, user: str | None, transcript: Transcrip
         except ChatContractError as exc:
             transcript.note(f"{op.label}: no token ({exc})")
             return None
-    spec = target.ctx.spec
+    headers, params = carried(target.ctx.spec, op, token)
     answer = await rest_call(
         target.ctx,
         op.method,
         op.path,
-        headers=auth_headers(spec, target.contract, op, token),
+        headers=headers,
+        query=params,
         body=create.body,
         transcript=transcript,
     )

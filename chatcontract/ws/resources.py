@@ -13,8 +13,9 @@ Everything the checks create over REST (those objects, threads for flows) is
 deleted at the end through the ``DELETE`` the spec has for it
 (:func:`chatcontract.links.delete_for`); what could not be deleted is reported.
 Requests carry the token the way the operation's security scheme says
-(``Authorization: Bearer``, ``Authorization: token``, an API-key header or
-cookie), and are paced and counted like every request of the run.
+(:mod:`chatcontract.presentation`: ``Authorization: Bearer``,
+``Authorization: token``, an API-key header, a cookie or the query string),
+and are paced and counted like every request of the run.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from chatcontract.links import (
     path_names,
     producers_of,
 )
+from chatcontract.presentation import carried
 from chatcontract.spec import Operation, Spec, WebSocketContract
 from chatcontract.ws.frames import Transcript
 
@@ -48,7 +50,6 @@ __all__ = [
     "Filled",
     "Resources",
     "RestAnswer",
-    "auth_headers",
     "rest_call",
 ]
 
@@ -72,56 +73,6 @@ class RestAnswer:
 
     def line(self) -> str:
         return self.problem if self.problem is not None else f"HTTP {self.status}"
-
-
-def _scheme_header(
-    scheme: Mapping[str, Any], contract: WebSocketContract, token: str
-) -> tuple[str, str] | None:
-    kind = scheme.get("type")
-    if kind in ("oauth2", "openIdConnect"):
-        return "Authorization", f"Bearer {token}"
-    if kind == "http":
-        name = str(scheme.get("scheme") or "bearer")
-        if name.lower() == "basic":
-            return None
-        return "Authorization", f"{'Bearer' if name.lower() == 'bearer' else name} {token}"
-    if kind == "apiKey" and isinstance(scheme.get("name"), str):
-        where, name = scheme.get("in"), str(scheme["name"])
-        if where == "cookie":
-            return "Cookie", f"{name}={token}"
-        if where == "header":
-            # An API key header the WebSocket also takes with a scheme (``token <hex>``).
-            prefix = next(
-                (
-                    f"{c.scheme} "
-                    for c in contract.carriers
-                    if c.kind == "header" and c.scheme and (c.name or "").lower() == name.lower()
-                ),
-                "",
-            )
-            return name, prefix + token
-    return None
-
-
-def auth_headers(
-    spec: Spec, contract: WebSocketContract, op: Operation, token: str | None
-) -> dict[str, str]:
-    """How ``token`` travels to REST operation ``op``: as its security scheme says, else
-    as the WebSocket's header or cookie carrier does, else as a bearer token."""
-    if token is None or not op.security:
-        return {}
-    for alternative in op.security:
-        for name in alternative:
-            found = _scheme_header(spec.security_schemes.get(name) or {}, contract, token)
-            if found is not None:
-                return dict([found])
-    for carrier in contract.carriers:
-        if carrier.kind == "header":
-            value = f"{carrier.scheme} {token}" if carrier.scheme else token
-            return {carrier.name or "Authorization": value}
-        if carrier.kind == "cookie":
-            return {"Cookie": f"{carrier.name or 'token'}={token}"}
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def rest_call(
@@ -328,12 +279,13 @@ class Resources:
             sample = build_sample(
                 producer, operation_parameters(spec, producer), {**known}, identifiers=()
             )
+            headers, params = carried(spec, producer, token)
             answer = await rest_call(
                 self.ctx,
                 sample.method,
                 sample.path,
-                headers=auth_headers(spec, self.contract, producer, token),
-                query=sample.query,
+                headers=headers,
+                query={**sample.query, **params},
                 body=sample.body,
             )
             if not answer.ok:
@@ -365,12 +317,8 @@ class Resources:
                 continue
             path = fill_path(remove.path, created.values)
             token = await self._token(created.user or "") if remove.security else None
-            answer = await rest_call(
-                self.ctx,
-                "DELETE",
-                path,
-                headers=auth_headers(spec, self.contract, remove, token),
-            )
+            headers, params = carried(spec, remove, token)
+            answer = await rest_call(self.ctx, "DELETE", path, headers=headers, query=params)
             self.created.pop()
             # Gone already is as good as deleted: nothing of ours is left behind.
             if answer.ok or answer.status in (404, 410):

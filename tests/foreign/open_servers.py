@@ -6,6 +6,12 @@ request schema forbids extra fields and requires a ``question`` and a
 without a ``requestBody`` that refuses any body with 415. The server records
 every request body and ``Authorization`` header it receives, so a test can
 check what chatcontract actually sent.
+
+The protected variant takes its token one way only, named in
+:data:`SCHEMES`: ``Authorization: Bearer``, ``Authorization: token``, an
+``X-API-Key`` header, a ``sid`` cookie or an ``api_key`` query parameter. A
+token anywhere else is refused with 401, so a run that ignores the declared
+scheme fails loudly.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import asyncio
 import copy
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +32,7 @@ from starlette.routing import Route
 
 __all__ = [
     "ASK_SCHEMA",
+    "SCHEMES",
     "TOKENS",
     "Received",
     "open_app",
@@ -168,11 +175,39 @@ def open_spec() -> dict[str, Any]:
     }
 
 
-def partly_open_spec() -> dict[str, Any]:
-    """The same API bearer-protected, except ``GET /ticks`` (``security: []``)."""
+def _prefixed(header: str, scheme: str) -> Callable[[Request], str | None]:
+    def token(request: Request) -> str | None:
+        found, _, value = request.headers.get(header, "").partition(" ")
+        return value if found.lower() == scheme else None
+
+    return token
+
+
+SCHEMES: dict[str, tuple[dict[str, Any], Callable[[Request], str | None]]] = {
+    "bearer": ({"type": "http", "scheme": "bearer"}, _prefixed("authorization", "bearer")),
+    "token": ({"type": "http", "scheme": "token"}, _prefixed("authorization", "token")),
+    "header": (
+        {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        lambda request: request.headers.get("x-api-key"),
+    ),
+    "cookie": (
+        {"type": "apiKey", "in": "cookie", "name": "sid"},
+        lambda request: request.cookies.get("sid"),
+    ),
+    "query": (
+        {"type": "apiKey", "in": "query", "name": "api_key"},
+        lambda request: request.query_params.get("api_key"),
+    ),
+}
+"""Scheme name -> its OpenAPI security scheme, and where the server looks for the token."""
+
+
+def partly_open_spec(scheme: str = "bearer") -> dict[str, Any]:
+    """The same API protected by :data:`SCHEMES` ``[scheme]``, except ``GET /ticks``
+    (``security: []``)."""
     spec = open_spec()
-    spec["security"] = [{"bearerAuth": []}]
-    spec["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    spec["security"] = [{"theKey": []}]
+    spec["components"]["securitySchemes"] = {"theKey": SCHEMES[scheme][0]}
     spec["paths"]["/ticks"]["get"]["security"] = []
     return spec
 
@@ -184,6 +219,8 @@ class Received:
     bodies: dict[str, list[Any]] = field(default_factory=dict)
     """Path -> every request body, JSON-decoded (``None``: empty; raw text if not JSON)."""
     authorization: dict[str, list[str | None]] = field(default_factory=dict)
+    tokens: dict[str, list[str | None]] = field(default_factory=dict)
+    """Path -> the token found where the protecting scheme says (protected variant)."""
 
     def note(self, path: str, body: bytes, authorization: str | None) -> Any:
         try:
@@ -206,19 +243,28 @@ def _events(events: list[dict[str, Any]]) -> StreamingResponse:
     )
 
 
-def open_app(received: Received, *, protected: bool = False) -> Starlette:
-    """The server; with ``protected``, every route but ``/ticks`` wants a bearer token."""
+def open_app(
+    received: Received,
+    *,
+    protected: bool = False,
+    scheme: str = "bearer",
+    broken_status: bool = False,
+) -> Starlette:
+    """The server; with ``protected``, every route but ``/ticks`` wants a token presented
+    as :data:`SCHEMES` ``[scheme]`` says. ``broken_status``: ``/status`` breaks its schema."""
     ask = jsonschema_rs.validator_for(ASK_SCHEMA)
+    presented = SCHEMES[scheme][1]
 
     def refused(request: Request) -> Response | None:
-        header = request.headers.get("authorization", "")
-        if not protected or header.removeprefix("Bearer ") in TOKENS:
+        token = presented(request)
+        received.tokens.setdefault(request.url.path, []).append(token)
+        if not protected or token in TOKENS:
             return None
-        return JSONResponse({"error": "unauthorized"}, 401, headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse({"error": "unauthorized"}, 401, headers={"WWW-Authenticate": scheme})
 
     async def status(request: Request) -> Response:
         received.note("/status", await request.body(), request.headers.get("authorization"))
-        return refused(request) or JSONResponse({"ok": True})
+        return refused(request) or JSONResponse({"ok": "yes" if broken_status else True})
 
     async def ask_route(request: Request) -> Response:
         body = received.note("/ask", await request.body(), request.headers.get("authorization"))

@@ -21,6 +21,7 @@ import yaml
 
 from chatcontract.auth import Anonymous, EnvTokens, credentials_from_env, no_auth_reason
 from chatcontract.context import Credentials, RunContext, RunSettings
+from chatcontract.links import PLACEHOLDER
 from chatcontract.report.model import ContractResult, Outcome
 from chatcontract.runner import run_contracts
 from chatcontract.spec import Spec, diagnose, load_spec
@@ -58,6 +59,7 @@ def _run(
     credentials: Credentials | None = None,
     open_api: bool = False,
     before: Callable[[Seen], None] | None = None,
+    categories: tuple[str, ...] = ("inventory", "websocket"),
     **settings: Any,
 ) -> tuple[dict[str, ContractResult], Seen]:
     """inventory + websocket against a fresh gateway; results by id, and what it saw."""
@@ -73,7 +75,7 @@ def _run(
         ctx = RunContext(spec=spec, base_url=url, credentials=credentials, settings=chosen)
         for secret in credentials.secrets():
             ctx.redactor.add(secret)
-        results = asyncio.run(run_contracts(ctx, ["inventory", "websocket"]))
+        results = asyncio.run(run_contracts(ctx, list(categories)))
     return {r.id: r for r in results}, seen
 
 
@@ -106,6 +108,8 @@ def test_clean_gateway_fails_no_contract() -> None:
         "auth/positive-control",
         "auth/no-token",
         "auth/query-token",
+        "auth/origin-foreign",
+        "auth/origin-null",
         "frames/welcome",
         "flow:kernel-info",
         "flow:execute",
@@ -118,7 +122,7 @@ def test_clean_gateway_fails_no_contract() -> None:
 
 
 def test_opaque_tokens_get_their_rows_and_the_jwt_rows_are_skipped() -> None:
-    results, seen = _run()
+    results, seen = _run(categories=WS_ONLY)
     for carrier in ("header", "cookie"):
         for row in JWT_ROWS:
             result = results[f"{WS}auth/{carrier}/{row}"]
@@ -136,19 +140,22 @@ def test_opaque_tokens_get_their_rows_and_the_jwt_rows_are_skipped() -> None:
     }
 
 
-def _checker_urls(seen: Seen) -> list[str]:
-    """The channel URLs the WebSocket checks connected to.
+WS_ONLY = ("websocket",)
+"""The inventory's probe handshake carries the declared ``token`` scheme too (like every
+request of the run), so tests about the WebSocket checks' URLs run them without the
+inventory's own kernel."""
 
-    The inventory's probe handshake is the one with a ``Bearer`` header (REST knows
-    no other scheme yet); for this spec the WebSocket checks never send one.
-    """
-    return [url for url, scheme in seen.handshakes if scheme != "Bearer"]
+
+def _checker_urls(seen: Seen) -> list[str]:
+    """The channel URLs a ``WS_ONLY`` run's WebSocket checks connected to (the route's
+    inventory entry, run as their prerequisite, probes it with a placeholder id)."""
+    return [url for url, _scheme in seen.handshakes if PLACEHOLDER not in url]
 
 
 def test_the_channel_url_is_filled_with_a_kernel_made_for_it_and_shut_down_after() -> None:
     """The template never reaches the server from the WebSocket checks; the kernel they
     start through the spec's link is shut down through the spec's DELETE at the end."""
-    results, seen = _run()
+    results, seen = _run(categories=WS_ONLY)
     urls = _checker_urls(seen)
     assert len(urls) >= 10
     matched = [CHANNEL.match(u) for u in urls]
@@ -198,7 +205,7 @@ def test_a_link_to_another_operation_still_names_the_kernel() -> None:
 def test_a_url_nothing_can_fill_is_skipped_naming_the_parameter() -> None:
     document = _document()
     del document["paths"]["/api/kernels"]["post"]["responses"]["201"]["links"]
-    results, seen = _run(spec=load_spec(document))
+    results, seen = _run(spec=load_spec(document), categories=WS_ONLY)
     rows = _ws(results)
     assert {r.outcome for r in rows} == {Outcome.SKIPPED}
     reason = rows[0].reason
@@ -210,7 +217,7 @@ def test_a_url_nothing_can_fill_is_skipped_naming_the_parameter() -> None:
 
 def test_a_refused_creation_leaves_the_contracts_inconclusive_not_skipped() -> None:
     """The spec's way of making a kernel was tried and refused: that is no configuration gap."""
-    results, seen = _run(fault="start-fails")
+    results, seen = _run(fault="start-fails", categories=WS_ONLY)
     rows = _ws(results)
     assert {r.outcome for r in rows} == {Outcome.INCONCLUSIVE}
     assert "(POST /api/kernels answered HTTP 503)" in rows[0].reason
@@ -223,7 +230,7 @@ def test_a_setting_fills_the_url_and_nothing_is_made_or_deleted() -> None:
     def existing(seen: Seen) -> None:
         seen.kernels[mine] = {"name": "python3", "execution_state": "idle", "connections": 0}
 
-    results, seen = _run(path_parameters={"kernel_id": mine}, before=existing)
+    results, seen = _run(path_parameters={"kernel_id": mine}, before=existing, categories=WS_ONLY)
     assert _failed(results) == {}
     assert results[f"{WS}flow:execute"].outcome is Outcome.PASSED
     assert f"/api/kernels/{mine}/channels" in _checker_urls(seen)
@@ -237,7 +244,7 @@ def test_an_example_fills_the_url_when_no_link_makes_a_kernel() -> None:
     del document["paths"]["/api/kernels"]["post"]["responses"]["201"]["links"]
     example = "0b7c3f6e-5d2a-4e8b-9c1f-2a3b4c5d6e7f"
     document["components"]["parameters"]["KernelId"]["example"] = example
-    results, seen = _run(spec=load_spec(document))
+    results, seen = _run(spec=load_spec(document), categories=WS_ONLY)
     assert _failed(results) == {}
     assert _checker_urls(seen)
     assert all(url.startswith(f"/api/kernels/{example}/channels") for url in _checker_urls(seen))
@@ -262,7 +269,7 @@ def test_a_404_at_the_handshake_is_no_such_resource_never_rejected_credentials()
 
 
 def test_what_could_not_be_shut_down_is_listed() -> None:
-    results, seen = _run(fault="shutdown-fails")
+    results, seen = _run(fault="shutdown-fails", categories=WS_ONLY)
     last = _ws(results)[-1]
     (kernel,) = {m.group(1) for m in map(CHANNEL.match, _checker_urls(seen)) if m}
     assert kernel in seen.kernels
@@ -293,3 +300,32 @@ def test_an_open_gateway_is_checked_without_credentials() -> None:
     assert _outcomes(results, *judged) == dict.fromkeys(judged, Outcome.PASSED)
     assert {scheme for _, scheme in seen.handshakes} <= {None, "Bearer"}
     assert seen.kernels == {}
+
+
+def test_an_origin_rule_scoped_to_cookies_is_checked_with_the_cookie() -> None:
+    """The gateway checks Origin for cookie logins only: the rows present the cookie, a
+    token header from anywhere is no finding, and an unchecked cookie login is."""
+    spec = load_spec(SPEC_PATH)
+    names = {r.id: r.name for r in _ws(_run()[0])}
+    assert names[f"{WS}auth/origin-foreign"] == (
+        "handshakes from a foreign Origin are refused (cookie session)"
+    )
+    results, _ = _run(spec=spec, fault="origin-unchecked")
+    failed = _failed(results)
+    assert sorted(failed) == [f"{WS}auth/origin-foreign", f"{WS}auth/origin-null"]
+    (message,) = failed[f"{WS}auth/origin-foreign"]
+    assert "accepted the handshake (101) instead of HTTP 403" in message
+    repro = results[f"{WS}auth/origin-foreign"].failures[0].repro or ""
+    assert "Cookie: session=$CHATCONTRACT_TOKEN" in repro
+    assert KERNEL_TOKEN not in repro
+
+
+def test_an_unscoped_origin_rule_is_applied_to_every_carrier() -> None:
+    """Without ``carriers`` the rule covers the proven (header) carrier too: the gateway,
+    which lets token headers through from anywhere, then fails it (the spec says so)."""
+    document = yaml.safe_load(SPEC_PATH.read_text())
+    del document["paths"]["/api/kernels/{kernel_id}/channels"]["get"]["x-websocket"]["origin"][
+        "carriers"
+    ]
+    results, _ = _run(spec=load_spec(document))
+    assert sorted(_failed(results)) == [f"{WS}auth/origin-foreign", f"{WS}auth/origin-null"]

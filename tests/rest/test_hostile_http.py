@@ -254,7 +254,7 @@ def plan(url: str, tmp_path: Path) -> EnginePlan:
         document=tiny_spec().document,
         base_url=url,
         operation_ids=("getHealth",),
-        protected_ids=(),
+        protected={},
         token=None,
         budget=RunBudget(200),
         max_examples=2,

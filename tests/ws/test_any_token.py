@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from chatcontract.links import delete_for, fill_path, path_names, producers_of
+from chatcontract.presentation import carried
 from chatcontract.runner import build_plan
 from chatcontract.spec import Spec, TokenCarrier, load_spec
 from chatcontract.ws.client import Presented
 from chatcontract.ws.evidence import repro
-from chatcontract.ws.resources import auth_headers
 from chatcontract.ws.stalls import Stalls
 from chatcontract.ws.tokens import FORGERIES, garbled, is_jwt, unissued
 from tests.foreign.sse_servers import SPECS
@@ -150,13 +150,13 @@ def test_rest_calls_carry_the_token_as_the_security_scheme_says(
 ) -> None:
     spec = _scheme_spec(scheme)
     op = spec.operation("startKernel")
-    assert auth_headers(spec, spec.websockets[0], op, "T") == dict([header])
+    assert carried(spec, op, "T") == (dict([header]), {})
 
 
 def test_an_open_operation_or_no_token_sends_no_credentials() -> None:
     op = dataclasses.replace(KERNEL.operation("startKernel"), security=())
-    assert auth_headers(KERNEL, KERNEL.websockets[0], op, "T") == {}
-    assert auth_headers(KERNEL, KERNEL.websockets[0], KERNEL.operation("startKernel"), None) == {}
+    assert carried(KERNEL, op, "T") == ({}, {})
+    assert carried(KERNEL, KERNEL.operation("startKernel"), None) == ({}, {})
 
 
 def test_links_find_what_a_websocket_url_needs_and_the_delete_that_removes_it() -> None:
