@@ -27,6 +27,7 @@ from chatcontract.spec.model import (
     WebSocketLimits,
 )
 from chatcontract.spec.refs import deref, inline, inline_or_deref, join
+from chatcontract.spec.security import DEFAULT_REJECTION, security_carriers
 from chatcontract.spec.streams import (
     SSE_MEDIA_TYPE,
     StreamDerivation,
@@ -138,7 +139,23 @@ def _flow(raw: Mapping[str, JSON]) -> Flow:
 
 def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSocketContract:
     ws = inline(document, raw)
-    auth = ws["auth"]
+    auth = ws.get("auth") or {}
+    # Without x-websocket.auth (or a part of it) the standard parts say it: the carriers
+    # from the operation's security scheme, the refusal from its documented 401/403.
+    derived = "carriers" not in auth
+    if derived:
+        schemes = {
+            name: inline(document, scheme)
+            for name, scheme in (
+                (document.get("components") or {}).get("securitySchemes") or {}
+            ).items()
+        }
+        carriers = () if op.is_public else security_carriers(schemes, op.security)
+    else:
+        carriers = tuple(_carrier(c) for c in auth["carriers"])
+    rejection: Mapping[str, JSON] = auth.get("rejection") or {
+        "status": [s for s in DEFAULT_REJECTION if op.documents_status(s)] or DEFAULT_REJECTION
+    }
     after = auth.get("close-after-accept") or {}
     origin = ws.get("origin")
     messages = ws["messages"]
@@ -149,15 +166,18 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
     flows = tuple(_flow(f) for f in ws.get("flows", ()))
     return WebSocketContract(
         operation=op,
-        carriers=tuple(_carrier(c) for c in auth["carriers"]),
+        carriers=carriers,
         forbidden_carriers=tuple(_carrier(c) for c in auth.get("forbidden-carriers", ())),
-        rejection_statuses=tuple(auth["rejection"]["status"]),
+        rejection_statuses=tuple(rejection.get("status", ())),
+        rejection_close_codes=tuple(rejection.get("close", ())),
+        auth_source="security" if derived else "x-websocket",
         close_after_accept_code=after.get("code"),
         close_after_accept_severity=after.get("severity", "warning"),
         claims=dict(auth.get("claims") or {}),
         expiry_close_code=(auth.get("expiry") or {}).get("close-code"),
         origin_allowlist=tuple(origin["allow"]) if origin else None,
         origin_rejection_status=origin.get("rejection-status", 403) if origin else None,
+        origin_carriers=tuple(origin.get("carriers", ())) if origin else (),
         welcome_type=(ws.get("welcome") or {}).get("type"),
         discriminator=message_discriminator(messages),
         client_schemas=dict(messages["client"]),

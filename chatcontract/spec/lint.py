@@ -35,6 +35,7 @@ from chatcontract.spec.refs import (
     join,
     resolve_pointer,
 )
+from chatcontract.spec.security import security_carriers
 from chatcontract.spec.streams import (
     derive_stream,
     fixed_value,
@@ -316,6 +317,8 @@ def _close_codes(ws: Mapping[str, JSON], where: str) -> Iterator[Problem]:
         ),
         (join(where, "auth", "expiry", "close-code"), (auth.get("expiry") or {}).get("close-code")),
     ]
+    for index, code in enumerate((auth.get("rejection") or {}).get("close") or ()):
+        found.append((join(where, "auth", "rejection", "close", index), code))
     for kind, reaction in (ws.get("on-invalid-input") or {}).items():
         found.append(
             (join(where, "on-invalid-input", kind, "close-code"), reaction.get("close-code"))
@@ -389,16 +392,41 @@ def _check_messages(
             yield join(where, "messages", "unique", i), f"{pointer} is declared by no client schema"
 
 
-def _check_carriers(ws: Mapping[str, JSON], where: str) -> Iterator[Problem]:
+def _security_carriers(document: Mapping[str, JSON], op: Mapping[str, JSON]) -> list[str]:
+    """The carrier kinds the operation's security gives a WebSocket without auth.carriers;
+    ``["open"]`` for an open operation."""
+    security = op.get("security", document.get("security", [])) or []
+    if not security or any(not alternative for alternative in security):
+        return ["open"]
+    schemes = (document.get("components") or {}).get("securitySchemes") or {}
+    resolved = {name: inline_or_deref(document, scheme) for name, scheme in schemes.items()}
+    return [c.kind for c in security_carriers(resolved, security)]
+
+
+def _check_carriers(
+    document: Mapping[str, JSON], op: Mapping[str, JSON], ws: Mapping[str, JSON], where: str
+) -> Iterator[Problem]:
     client = ws["messages"]["client"]
-    for index, carrier in enumerate(ws["auth"].get("forbidden-carriers") or ()):
+    auth = ws.get("auth") or {}
+    for index, carrier in enumerate(auth.get("forbidden-carriers") or ()):
         if carrier["in"] == "message":
             yield (
                 join(where, "auth", "forbidden-carriers", index, "in"),
                 "a token in a message cannot be forbidden at the handshake; "
                 "forbid header, query, cookie or subprotocol carriers",
             )
-    for index, carrier in enumerate(ws["auth"]["carriers"]):
+    if "carriers" in auth:
+        kinds = [carrier["in"] for carrier in auth["carriers"]]
+    else:
+        kinds = _security_carriers(document, op)
+        if not kinds:
+            yield (
+                join(where, "auth", "carriers"),
+                "the operation's security scheme names no place one token can travel "
+                "(basic, mutual TLS or combined schemes): declare x-websocket.auth.carriers",
+            )
+            return
+    for index, carrier in enumerate(auth.get("carriers") or ()):
         if carrier["in"] != "message":
             continue
         at = join(where, "auth", "carriers", index)
@@ -408,6 +436,20 @@ def _check_carriers(ws: Mapping[str, JSON], where: str) -> Iterator[Problem]:
             yield (
                 join(at, "pointer"),
                 f"{carrier['pointer']} is not declared by the client schema of {carrier['type']!r}",
+            )
+    rejection = auth.get("rejection") or {}
+    if kinds and set(kinds) == {"message"} and "close" not in rejection:
+        yield (
+            join(where, "auth", "rejection"),
+            "the token travels in a message, after the 101: the server can only refuse it "
+            "with a close; declare rejection.close (e.g. [4403])",
+        )
+    origin = ws.get("origin") or {}
+    for index, kind in enumerate(origin.get("carriers") or ()):
+        if kind not in kinds:
+            yield (
+                join(where, "origin", "carriers", index),
+                f"the Origin rule names {kind!r}, which no carrier of this WebSocket is",
             )
 
 
@@ -438,7 +480,7 @@ def _check_websocket(
             continue
         kinds = {side: set(ws["messages"][side]) for side in ("client", "server")}
         yield from _check_messages(document, ws, where)
-        yield from _check_carriers(ws, where)
+        yield from _check_carriers(document, op, ws, where)
         welcome = (ws.get("welcome") or {}).get("type")
         if welcome and welcome not in kinds["server"]:
             yield join(where, "welcome", "type"), f"welcome type {welcome!r} has no server schema"

@@ -303,6 +303,12 @@ class WebSocketContract:
     """``ping-frame``: the heartbeat is WebSocket ping control frames, not JSON messages."""
     heartbeat_pong_expected: bool = False
     """``ping-frame``: the server answers our ping frames with pongs."""
+    rejection_close_codes: tuple[int, ...] = ()
+    """Close codes that refuse a connection after the 101 (a token in a message)."""
+    origin_carriers: tuple[str, ...] = ()
+    """The carrier kinds (``in``) the Origin rule applies to; empty: all."""
+    auth_source: Literal["x-websocket", "security"] = "x-websocket"
+    """``security``: carriers and refusal derived from the operation's security scheme."""
 
     @property
     def path(self) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from chatcontract.spec import Flow, TokenCarrier, WebSocketContract
 from chatcontract.ws.client import Presented
-from chatcontract.ws.frames import FrameValidator, with_value
+from chatcontract.ws.frames import FrameValidator, with_value, without
 from chatcontract.ws.outgoing import base_frame
 
 __all__ = ["MessagePresented", "init_frame", "message_presented"]
@@ -30,12 +30,17 @@ class MessagePresented(Presented):
 
 
 def init_frame(
-    contract: WebSocketContract, validator: FrameValidator, carrier: TokenCarrier, token: str
+    contract: WebSocketContract,
+    validator: FrameValidator,
+    carrier: TokenCarrier,
+    token: str | None,
 ) -> str:
-    """The carrier's first frame as JSON text, with ``token`` at the carrier's pointer."""
+    """The carrier's first frame as JSON text, with ``token`` at the carrier's pointer
+    (``None``: the frame without a token there)."""
     kind = carrier.type or ""
     frame = base_frame(contract, validator, Flow(name=f"auth:{kind}", send=kind))
-    frame = with_value(frame, carrier.pointer or "/token", token)
+    pointer = carrier.pointer or "/token"
+    frame = with_value(frame, pointer, token) if token is not None else without(frame, pointer)
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -44,7 +49,7 @@ def message_presented(
     validator: FrameValidator,
     url: str,
     carrier: TokenCarrier,
-    token: str,
+    token: str | None,
     origin: str | None,
 ) -> MessagePresented:
     protocols = (carrier.protocol,) if carrier.protocol else ()

@@ -45,7 +45,9 @@ from chatcontract.ws.frames import (
     Transcript,
     close_code_problem,
     describe_close,
+    fresh,
 )
+from chatcontract.ws.outgoing import typed_frame
 from chatcontract.ws.resources import Resources
 from chatcontract.ws.stalls import Stalls
 from chatcontract.ws.tokens import b64url
@@ -72,6 +74,8 @@ __all__ = [
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 """A security limit on what we accept from the server: a frame above it is a finding."""
 KEPT_FRAMES = 200
+SETTLE_SECONDS = 0.5
+"""Without a declared welcome: how long a new channel must stay open to count as opened."""
 """Frames a socket keeps for evidence (the latest ones): memory stays bounded under a flood."""
 _CLOSE_TIMEOUT = 1.0
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
@@ -138,6 +142,7 @@ class WsTarget:
     vocab: Vocabulary = field(init=False)
     resources: Resources = field(init=False)
     """The URL's parameters per user, and the objects made for them."""
+    _pong: dict[str, Any] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.vocab = derive(self.ctx.spec, self.contract)
@@ -161,6 +166,14 @@ class WsTarget:
     @property
     def deadlines(self) -> WebSocketDeadlines:
         return self.contract.deadlines
+
+    def pong(self) -> dict[str, Any]:
+        """The heartbeat's pong frame, fresh: built once from its schema, unique fields new."""
+        kind = self.contract.heartbeat_pong or ""
+        if self._pong is None:
+            self._pong = typed_frame(self.contract, self.validator, kind)
+        frame: dict[str, Any] = fresh(self.validator, self._pong)
+        return frame
 
     def transcript(self) -> Transcript:
         return Transcript(self.ctx.redactor)
@@ -268,6 +281,12 @@ class Socket:
         self.heartbeats = 0
         self.welcome: Mapping[str, Any] | None = None
         self.closed: Closed | None = None
+        self._unread: deque[Observation] = deque()
+        """Seen while opening a channel without a declared welcome: the next receive's."""
+
+    def unread(self, seen: Observation) -> None:
+        """Give ``seen`` back: the next :meth:`receive` returns it first."""
+        self._unread.append(seen)
 
     @property
     def subprotocol(self) -> str | None:
@@ -320,17 +339,23 @@ class Socket:
         loop = asyncio.get_running_loop()
         started = loop.time()
         while True:
-            if self.closed is not None:
-                return self.closed
-            try:
-                async with asyncio.timeout_at(deadline):
-                    data = await self.conn.recv()
-            except TimeoutError:
-                ended = await self._closing_at_deadline()
-                return ended if ended is not None else Silence(loop.time() - started)
-            except ConnectionClosed as exc:
-                return self._ended(exc)
-            frame = self._judge(data)
+            if self._unread:
+                seen = self._unread.popleft()
+                if not isinstance(seen, Received):
+                    return seen
+                frame = seen
+            else:
+                if self.closed is not None:
+                    return self.closed
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        data = await self.conn.recv()
+                except TimeoutError:
+                    ended = await self._closing_at_deadline()
+                    return ended if ended is not None else Silence(loop.time() - started)
+                except ConnectionClosed as exc:
+                    return self._ended(exc)
+                frame = self._judge(data)
             contract = self.target.contract
             if (
                 answer_heartbeats
@@ -340,9 +365,7 @@ class Socket:
             ):
                 self.heartbeats += 1
                 if contract.heartbeat_pong is not None:
-                    await self.send_frame(
-                        {self.target.validator.discriminator: contract.heartbeat_pong}
-                    )
+                    await self.send_frame(self.target.pong())
                 continue
             return frame
 
@@ -542,7 +565,12 @@ async def open_socket(
     *,
     user: str | None = None,
 ) -> Socket:
-    """Handshake and wait for the welcome frame; raise :class:`OpenFailed` otherwise."""
+    """Handshake and wait for the welcome frame; raise :class:`OpenFailed` otherwise.
+
+    Without a declared welcome, nothing is owed: the channel is open once it has
+    stayed open for :data:`SETTLE_SECONDS` (a server that refuses after the 101
+    closes at once), and a frame that arrives meanwhile is kept for the caller.
+    """
     result = await handshake(target, presented, transcript, user=user)
     if result.socket is None:
         raise OpenFailed(result.outcome, result.detail, result.status)
@@ -550,6 +578,17 @@ async def open_socket(
     wanted = target.contract.welcome_type
     first_frame = target.deadlines.first_frame
     loop = asyncio.get_running_loop()
+    if wanted is None:
+        settle = min(first_frame, SETTLE_SECONDS)
+        first = await sock.receive(loop.time() + settle, answer_heartbeats=False)
+        if isinstance(first, Closed):
+            raise OpenFailed(
+                "closed", f"the connection ended at once: {first.problem or first.describe()}"
+            )
+        if isinstance(first, Received):
+            sock.unread(first)
+        sock.welcome = {}
+        return sock
     first = await sock.receive(loop.time() + first_frame, answer_heartbeats=False)
     if isinstance(first, Silence):
         # A server that stays silent would not answer a close frame either.

@@ -27,12 +27,15 @@ from chatcontract.ws.client import WsTarget
 from chatcontract.ws.conversation import flow_name, heartbeat_contract, run_flow, welcome_contract
 from chatcontract.ws.evidence import (
     CATEGORY,
+    ORIGIN_ROWS,
     Clock,
     carrier_slug,
     contract_id,
+    control_name,
     forbidden_name,
     inconclusive,
     judged,
+    origin_name,
     skipped,
 )
 from chatcontract.ws.fuzz import fuzz_contract
@@ -136,7 +139,7 @@ async def _checks(target: WsTarget) -> AsyncGenerator[ContractResult, None]:
     if wants("auth/no-token") or any(s.startswith("auth/") for s in _wanted_suffixes(target)):
         async for result in auth_matrix(target, access):
             yield result
-    if wants("frames/welcome"):
+    if target.contract.welcome_type is not None and wants("frames/welcome"):
         yield await welcome_contract(target, access)
     for flow in target.contract.flows:
         if wants(f"flow:{flow.name}"):
@@ -196,8 +199,7 @@ async def websocket_contracts(ctx: RunContext) -> AsyncIterator[ContractResult]:
 def _rows(contract: WebSocketContract, settings: RunSettings) -> list[tuple[str, str, float]]:
     """``(suffix, name, cost)`` of every contract :func:`check_websocket` reports, in order."""
     rows: list[tuple[str, str, float]] = []
-    kinds = ", ".join(c.kind for c in contract.carriers)
-    rows.append((CONTROL, f"valid tokens open the channel ({kinds})", 0.5))
+    rows.append((CONTROL, control_name(contract), 0.5))
     rows.append(("auth/no-token", "unauthenticated connections are refused", 0.5))
     for carrier in contract.carriers:
         slug = carrier_slug(contract.carriers, carrier)
@@ -209,13 +211,14 @@ def _rows(contract: WebSocketContract, settings: RunSettings) -> list[tuple[str,
         name = forbidden_name(carrier)
         rows.append((f"auth/{slug}-token", name, 0.2))
     if contract.origin_allowlist is not None:
-        rows.append(("auth/origin-foreign", "handshakes from a foreign Origin are refused", 0.2))
-        rows.append(("auth/origin-null", "handshakes from a null Origin are refused", 0.2))
+        for slug, origin in ORIGIN_ROWS:
+            rows.append((f"auth/{slug}", origin_name(contract, origin), 0.2))
     if contract.expiry_close_code is not None:
         name = f"connections close with {contract.expiry_close_code} when their token expires"
         rows.append(("auth/expiry", name, 3.0))
-    welcome = contract.welcome_type or "welcome"
-    rows.append(("frames/welcome", f"the first frame is a valid {welcome} frame", 0.2))
+    if contract.welcome_type is not None:
+        name = f"the first frame is a valid {contract.welcome_type} frame"
+        rows.append(("frames/welcome", name, 0.2))
     flow_cost = contract.deadlines.total / 4
     rows += [(f"flow:{flow.name}", flow_name(flow), flow_cost) for flow in contract.flows]
     name = "the server sends heartbeat pings and the channel survives them"

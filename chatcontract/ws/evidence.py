@@ -16,26 +16,35 @@ from typing import Any
 from urllib.parse import quote
 
 from chatcontract.report.model import ContractResult, Finding, Outcome
-from chatcontract.spec import TokenCarrier
+from chatcontract.spec import TokenCarrier, WebSocketContract
 from chatcontract.ws.client import Presented, WsTarget
 from chatcontract.ws.frames import Transcript
 
 __all__ = [
     "CATEGORY",
+    "FOREIGN_ORIGIN",
+    "ORIGIN_ROWS",
     "TOKEN_VARIABLE",
     "Clock",
     "attach",
     "carrier_slug",
     "contract_id",
+    "control_name",
     "forbidden_name",
     "inconclusive",
     "judged",
+    "origin_carrier",
+    "origin_name",
     "repro",
     "skipped",
 ]
 
 CATEGORY = "websocket"
 TOKEN_VARIABLE = "$CHATCONTRACT_TOKEN"
+FOREIGN_ORIGIN = "https://attacker.chatcontract.invalid"
+"""An Origin no allowlist has (``.invalid`` never resolves, RFC 6761)."""
+ORIGIN_ROWS = (("origin-foreign", FOREIGN_ORIGIN), ("origin-null", "null"))
+"""``(slug, Origin)`` of the Origin rows."""
 
 
 def contract_id(target: WsTarget, suffix: str) -> str:
@@ -47,6 +56,27 @@ def forbidden_name(carrier: TokenCarrier) -> str:
     where = {"query": "the query string", "cookie": "a cookie", "header": "a header"}
     detail = carrier.name or carrier.protocol or carrier.kind
     return f"tokens in {where.get(carrier.kind, carrier.kind)} ({detail}) are refused"
+
+
+def control_name(contract: WebSocketContract) -> str:
+    """The positive control's name: planner and checker say the same."""
+    if not contract.carriers:
+        return "the channel opens without credentials"
+    return "valid tokens open the channel (" + ", ".join(c.kind for c in contract.carriers) + ")"
+
+
+def origin_carrier(contract: WebSocketContract) -> TokenCarrier | None:
+    """The carrier Origin rows present their token on: the first one the rule is scoped to
+    (``origin.carriers``), ``None`` for an unscoped rule (the proven carrier)."""
+    scoped = contract.origin_carriers
+    return next((c for c in contract.carriers if c.kind in scoped), None) if scoped else None
+
+
+def origin_name(contract: WebSocketContract, origin: str) -> str:
+    """``handshakes from a foreign Origin are refused (cookie session)``."""
+    shown = "a null Origin" if origin == "null" else "a foreign Origin"
+    carrier = origin_carrier(contract)
+    return f"handshakes from {shown} are refused" + (f" ({carrier.label})" if carrier else "")
 
 
 def carrier_slug(carriers: Sequence[TokenCarrier], carrier: TokenCarrier) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "render",
     "scope_of",
     "with_value",
+    "without",
 ]
 
 MAX_SHOWN = 600
@@ -245,6 +246,22 @@ def with_value(frame: Mapping[str, Any], where: str, value: Any) -> dict[str, An
         node[tokens[-1]] = value
     elif isinstance(node, list) and tokens[-1].isdigit() and int(tokens[-1]) < len(node):
         node[int(tokens[-1])] = value
+    return out
+
+
+def without(frame: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A copy of ``frame`` without what is at ``where`` (a property name or a JSON pointer)."""
+    out = copy.deepcopy(dict(frame))
+    tokens = (
+        [t.replace("~1", "/").replace("~0", "~") for t in where[1:].split("/")]
+        if where.startswith("/")
+        else [where]
+    )
+    node: Any = out
+    for token in tokens[:-1]:
+        node = node.get(token) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(tokens[-1], None)
     return out
 
 

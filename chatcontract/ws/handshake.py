@@ -45,11 +45,16 @@ from chatcontract.ws.client import (
     shown_url,
 )
 from chatcontract.ws.evidence import (
+    FOREIGN_ORIGIN,
+    ORIGIN_ROWS,
     Clock,
     carrier_slug,
+    control_name,
     forbidden_name,
     inconclusive,
     judged,
+    origin_carrier,
+    origin_name,
     repro,
     skipped,
 )
@@ -71,7 +76,6 @@ __all__ = [
 
 SIGNING_KEY_REASON = "needs a signing key (CHATCONTRACT_SIGNING_KEY)"
 NOT_JWT_REASON = "the credentials are not JWTs"
-FOREIGN_ORIGIN = "https://attacker.chatcontract.invalid"
 
 
 @dataclass(slots=True)
@@ -114,7 +118,12 @@ def allowed_origin(target: WsTarget) -> str | None:
 def _presented(
     target: WsTarget, carrier: TokenCarrier | None, token: str | None, url: str | None = None
 ) -> Presented:
-    if carrier is not None and carrier.kind == "message" and token is not None:
+    carriers = target.contract.carriers
+    if carrier is None and carriers and all(c.kind == "message" for c in carriers):
+        # No token for a protocol that takes it in a message: the same subprotocol and
+        # first frame, without the token (an anonymous handshake tests the subprotocol).
+        carrier = carriers[0]
+    if carrier is not None and carrier.kind == "message":
         # The token goes in the first frame after the 101 (graphql-transport-ws).
         contract, validator = target.contract, target.validator
         origin = allowed_origin(target)
@@ -150,11 +159,7 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
     """A valid token must get 101 and the welcome frame, on every declared carrier."""
     clock = Clock()
     access = Access()
-    name = (
-        "valid tokens open the channel ("
-        + ", ".join(c.kind for c in target.contract.carriers)
-        + ")"
-    )
+    name = control_name(target.contract)
     operation = target.contract.operation
     if operation.is_public:
         access.anonymous = no_auth_reason(operation)
@@ -298,18 +303,18 @@ async def refusal_findings(
     """One handshake that must be refused; no retry, no reconnect."""
     contract = target.contract
     expected = statuses or contract.rejection_statuses
-    shown = " or ".join(str(s) for s in expected)
+    # A refusal after the 101 (a close the contract names) is the designed one for a
+    # token in a message; an explicit status list (Origin rows) asks for HTTP only.
+    closes = () if statuses else contract.rejection_close_codes
+    shown = _refusal_text(expected, closes)
     result = await handshake(target, presented, transcript)
     if result.outcome == "rejected":
         if result.status in expected:
             return []
-        return [
-            Finding(
-                f"refused with HTTP {result.status}; the contract says HTTP {shown}", "handshake"
-            )
-        ]
+        refused = f"refused with HTTP {result.status}; the contract says {shown}"
+        return [Finding(refused, "handshake")]
     if result.outcome != "accepted" or result.socket is None:
-        return [Finding(f"expected HTTP {shown}, got {result.detail}", "handshake")]
+        return [Finding(f"expected {shown}, got {result.detail}", "handshake")]
     sock = result.socket
     loop = asyncio.get_running_loop()
     deadline = loop.time() + target.deadlines.first_frame
@@ -317,7 +322,11 @@ async def refusal_findings(
         seen = await sock.receive(deadline, answer_heartbeats=False)
     finally:
         await sock.close()
-    accepted = f"accepted the handshake (101) instead of HTTP {shown}"
+    if isinstance(seen, Closed) and seen.by == "server" and seen.code in closes:
+        return []
+    accepted = f"accepted the connection instead of {shown}"
+    if not closes:
+        accepted = f"accepted the handshake (101) instead of {shown}"
     if isinstance(seen, Received):
         what = f"{seen.type!r} frame" if seen.type else "an application frame"
         who = ""
@@ -336,6 +345,16 @@ async def refusal_findings(
             )
         ]
     return [_close_after_accept(target, seen, accepted)]
+
+
+def _refusal_text(statuses: tuple[int, ...], closes: tuple[int, ...]) -> str:
+    """``HTTP 401 or 403``, ``close 4403``, ``HTTP 403 or close 4403``."""
+    parts = []
+    if statuses:
+        parts.append("HTTP " + " or ".join(map(str, statuses)))
+    if closes:
+        parts.append("close " + " or ".join(map(str, closes)))
+    return " or ".join(parts) or "a refusal"
 
 
 def _close_after_accept(target: WsTarget, closed: Closed, accepted: str) -> Finding:
@@ -518,7 +537,7 @@ async def auth_matrix(target: WsTarget, access: Access) -> AsyncIterator[Contrac
     for forbidden in contract.forbidden_carriers:
         yield await _forbidden_row(target, access, forbidden)
     if contract.origin_allowlist is not None:
-        for slug, origin in (("origin-foreign", FOREIGN_ORIGIN), ("origin-null", "null")):
+        for slug, origin in ORIGIN_ROWS:
             yield await _origin_row(target, access, slug, origin)
     if contract.expiry_close_code is not None:
         yield await _expiry_row(target, access)
@@ -549,13 +568,20 @@ async def _forbidden_row(target: WsTarget, access: Access, carrier: TokenCarrier
 async def _origin_row(target: WsTarget, access: Access, slug: str, origin: str) -> ContractResult:
     clock = Clock()
     suffix = f"auth/{slug}"
-    shown = "a null Origin" if origin == "null" else "a foreign Origin"
-    name = f"handshakes from {shown} are refused"
-    unusable = access.unusable
+    name = origin_name(target.contract, origin)
+    if access.anonymous is not None and target.contract.origin_carriers:
+        # The rule covers logins by some carriers; an open channel has no login at all.
+        return skipped(target, suffix, name, access.anonymous)
+    scoped = origin_carrier(target.contract) if access.anonymous is None else None
+    unusable = access.unusable or (access.reason_for(scoped) if scoped else None)
     if unusable is not None:
         return inconclusive(target, suffix, name, unusable, clock)
     transcript = target.transcript()
-    presented = replace(await presented_for(target, access), origin=origin)
+    if scoped is not None:
+        # The rule covers this carrier only (cookie logins): its token, a bad Origin.
+        presented = replace(_presented(target, scoped, await target.token()), origin=origin)
+    else:
+        presented = replace(await presented_for(target, access), origin=origin)
     status = target.contract.origin_rejection_status
     findings = await refusal_findings(
         target, presented, transcript, statuses=(status,) if status else None

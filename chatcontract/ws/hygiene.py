@@ -37,7 +37,8 @@ from chatcontract.ws.conversation import is_error_frame, ping_frame, until_answe
 from chatcontract.ws.evidence import Clock, inconclusive, judged, repro, skipped
 from chatcontract.ws.frames import with_value
 from chatcontract.ws.handshake import Access, presented_for
-from chatcontract.ws.vocabulary import NO_ERROR_FRAME, NO_PROBE, REFERENCE, flow_frame
+from chatcontract.ws.outgoing import fresh_flow_frame
+from chatcontract.ws.vocabulary import NO_ERROR_FRAME, NO_PROBE, REFERENCE
 
 __all__ = [
     "HOSTILE_INPUTS",
@@ -94,7 +95,7 @@ def carrier_frame(target: WsTarget) -> tuple[dict[str, Any], Path] | None:
     for flow in (target.vocab.message, *target.contract.flows):
         if flow is None:
             continue
-        frame = flow_frame(key, flow)
+        frame = fresh_flow_frame(target.contract, target.validator, flow)
         for path in _string_fields(frame, key):
             if target.validator.check_client(_with(frame, path, "x")).ok:
                 return frame, path

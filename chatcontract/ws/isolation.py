@@ -24,8 +24,9 @@ from chatcontract.ws.client import OpenFailed, Received, Silence, Socket, WsTarg
 from chatcontract.ws.conversation import MAX_FRAMES_PER_FLOW, is_error_frame
 from chatcontract.ws.evidence import Clock, contract_id, inconclusive, judged, repro, skipped
 from chatcontract.ws.handshake import Access, presented_for
+from chatcontract.ws.outgoing import fresh_flow_frame
 from chatcontract.ws.stalls import StallKind
-from chatcontract.ws.vocabulary import THREAD_FIELD, flow_frame, with_text
+from chatcontract.ws.vocabulary import THREAD_FIELD, with_text
 
 __all__ = ["NOT_PROBED", "Party", "isolation_contracts", "leaks", "thread_probes"]
 
@@ -150,7 +151,7 @@ def thread_probes(target: WsTarget, thread: str) -> list[tuple[str, dict[str, An
     """Frames that switch to or read ``thread``: every needs-thread flow whose frame is valid."""
     probes = []
     for flow in target.vocab.thread_flows:
-        frame = flow_frame(target.validator.discriminator, flow)
+        frame = fresh_flow_frame(target.contract, target.validator, flow)
         frame[THREAD_FIELD] = thread
         if target.validator.check_client(frame).ok:
             probes.append((flow.send, frame))
@@ -210,7 +211,7 @@ def _message(target: WsTarget, party: Party) -> tuple[Flow, dict[str, Any]] | No
     if flow is None:
         return None
     frame = with_text(
-        flow_frame(target.validator.discriminator, flow), f"isolation check {party.canary}"
+        fresh_flow_frame(target.contract, target.validator, flow), f"isolation check {party.canary}"
     )
     return (flow, frame) if target.validator.check_client(frame).ok else None
 

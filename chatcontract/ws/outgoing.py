@@ -19,7 +19,7 @@ from chatcontract.bodies import generate_instance
 from chatcontract.spec import Flow, WebSocketContract
 from chatcontract.ws.frames import FrameValidator, fresh, with_value
 
-__all__ = ["base_frame", "fresh_flow_frame"]
+__all__ = ["base_frame", "fresh_flow_frame", "typed_frame"]
 
 
 def base_frame(
@@ -45,3 +45,12 @@ def fresh_flow_frame(
     """The frame a flow sends now: :func:`base_frame`, made unique by :func:`fresh`."""
     frame: dict[str, Any] = fresh(validator, base_frame(contract, validator, flow))
     return frame
+
+
+def typed_frame(
+    contract: WebSocketContract, validator: FrameValidator, kind: str
+) -> dict[str, Any]:
+    """A frame of type ``kind`` that no flow sends (a heartbeat's pong): generated from its
+    client schema, the type set at the discriminator, pointer or name (never
+    ``{"<pointer>": kind}``); made unique by the caller with :func:`fresh`."""
+    return base_frame(contract, validator, Flow(name=f"frame:{kind}", send=kind))

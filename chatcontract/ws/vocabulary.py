@@ -12,14 +12,12 @@ than passed.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from chatcontract.spec import Flow, Operation, Spec, WebSocketContract
 from chatcontract.spec.streams import schemas_at
-from chatcontract.ws.frames import with_value
 
 __all__ = [
     "NO_ERROR_FRAME",
@@ -30,7 +28,6 @@ __all__ = [
     "ReferenceNames",
     "Vocabulary",
     "derive",
-    "flow_frame",
     "with_text",
 ]
 
@@ -182,13 +179,6 @@ def derive(spec: Spec, contract: WebSocketContract) -> Vocabulary:
         thread_flows=tuple(f for f in contract.flows if f.needs_thread),
         create_thread=_create_thread(spec),
     )
-
-
-def flow_frame(discriminator: str, flow: Flow) -> dict[str, Any]:
-    """The frame a flow sends: its example, else a bare frame of its type."""
-    if flow.example is not None:
-        return copy.deepcopy(dict(flow.example))
-    return with_value({}, discriminator, flow.send)
 
 
 def with_text(frame: dict[str, Any], text: str) -> dict[str, Any]:

@@ -257,3 +257,67 @@ def test_an_uncorrelated_answer_is_named_as_unsolicited() -> None:
     assert list(failed) == [EVENTS + "flow:respond"]
     (message,) = failed[EVENTS + "flow:respond"]
     assert message.startswith("an unsolicited rate_limits.updated frame: it answers nothing")
+
+
+def test_graphql_refusal_is_the_declared_close_and_no_token_means_an_init_without_one() -> None:
+    """The token is read after the 101: ``rejection.close`` is the designed refusal, and
+    the no-token row keeps the subprotocol and sends ``connection_init`` without a token."""
+    (results,) = _runs(
+        graphql_ws_app("anonymous-init"), load_spec(SPECS / "graphql_ws.yaml"), GRAPHQL_TOKEN
+    )
+    failed = _failed(results)
+    assert list(failed) == [GRAPHQL + "auth/no-token"]
+    (message,) = failed[GRAPHQL + "auth/no-token"]
+    assert (
+        message == "accepted the connection instead of close 4403 and sent a 'connection_ack' frame"
+    )
+    garbled = results[GRAPHQL + "auth/message/garbled"]
+    assert garbled.outcome is Outcome.PASSED
+    assert garbled.findings == ()
+
+
+def test_a_message_carrier_refused_by_status_only_is_a_lint_error() -> None:
+    """A server cannot refuse at the handshake a token it has not read yet."""
+    document = _document("graphql_ws.yaml")
+    document["paths"]["/graphql"]["get"]["x-websocket"]["auth"]["rejection"] = {"status": [400]}
+    (problem,) = [d for d in diagnose(document)[1] if d.severity == "error"]
+    assert problem.pointer == "/paths/~1graphql/get/x-websocket/auth/rejection"
+    assert "declare rejection.close" in problem.message
+
+
+def test_a_channel_without_a_welcome_opens_without_waiting_for_one() -> None:
+    """No welcome declared, a server that says nothing until asked: every contract that
+    opens a channel still works (no "no frame within" false alarm), twice in a row."""
+    document = _document("event_api.yaml")
+    del document["paths"]["/v1/events"]["get"]["x-websocket"]["welcome"]
+    spec = load_spec(document)
+    for results in _runs(event_api_app("quiet"), spec, EVENT_TOKEN, times=2):
+        assert _failed(results) == {}
+        assert EVENTS + "frames/welcome" not in results
+        _passed(
+            results,
+            EVENTS,
+            "auth/positive-control",
+            "flow:update-session",
+            "flow:respond",
+            "hygiene/invalid-json",
+            "fuzz",
+        )
+
+
+def test_without_x_websocket_auth_the_security_scheme_is_the_carrier() -> None:
+    """The standard parts are enough: ``bearer`` gives the header carrier, the documented
+    401 the refusal, and the auth rows run as if they had been written out."""
+    document = _document("event_api.yaml")
+    del document["paths"]["/v1/events"]["get"]["x-websocket"]["auth"]
+    spec = load_spec(document)
+    assert [d for d in diagnose(document)[1] if d.severity == "error"] == []
+    contract = spec.websockets[0]
+    assert contract.auth_source == "security"
+    assert [(c.kind, c.name, c.scheme) for c in contract.carriers] == [
+        ("header", "Authorization", "Bearer")
+    ]
+    assert contract.rejection_statuses == (401,)
+    (results,) = _runs(event_api_app(), spec, EVENT_TOKEN)
+    assert _failed(results) == {}
+    _passed(results, EVENTS, "auth/positive-control", "auth/no-token", "auth/header/garbled")

@@ -52,8 +52,14 @@ KERNEL_TOKEN = "0c6f2a9e4b8d47c1a2e5f8b1d4c7e0a3b6d9f2c5e8a1b4d7"
 GRAPHQL_TOKEN = "gql-7d1e9a4c2b6f"
 EVENT_TOKEN = "sk-events-3b9c1d7e5f2a"
 KERNEL_FAULTS = {"idle-early": "status idle is sent before execute_result, ending the run early"}
-GRAPHQL_FAULTS = {"complete-twice": "a subscription's complete is sent twice"}
-EVENT_FAULTS = {"done-twice": "response.done is sent twice for one response.create"}
+GRAPHQL_FAULTS = {
+    "complete-twice": "a subscription's complete is sent twice",
+    "anonymous-init": "connection_init without a token is acknowledged",
+}
+EVENT_FAULTS = {
+    "done-twice": "response.done is sent twice for one response.create",
+    "quiet": "no session.created: the server says nothing until asked (a clean variant)",
+}
 
 
 def serving_with_pings(app: Any, ping_interval: float | None = None) -> Any:
@@ -224,7 +230,7 @@ def graphql_ws_app(fault: str | None = None) -> Starlette:
                     if acknowledged:
                         await websocket.close(4429, "Too many initialisation requests")
                         return
-                    if token != GRAPHQL_TOKEN:
+                    if token != GRAPHQL_TOKEN and not (fault == "anonymous-init" and token is None):
                         await websocket.close(4403, "Forbidden")
                         return
                     acknowledged = True
@@ -335,7 +341,8 @@ def event_api_app(fault: str | None = None) -> Starlette:
             await websocket.send_denial_response(JSONResponse({"error": "unauthorized"}, 401))
             return
         await websocket.accept()
-        await websocket.send_json(server_event("session.created", session={"id": "sess_1"}))
+        if fault != "quiet":
+            await websocket.send_json(server_event("session.created", session={"id": "sess_1"}))
         try:
             while True:
                 received = await websocket.receive()

@@ -6,7 +6,8 @@ its own channel at ``/api/kernels/{kernel_id}/channels``, and an opaque hex
 token travels as ``Authorization: token <hex>`` (``Bearer`` works too, as in
 Jupyter Server) or in the ``session`` cookie. Unknown kernels get 404 at the
 handshake, missing or wrong tokens 403, a token in the query string counts
-for nothing. Messages are flat (``msg_type`` at the top level); anything the
+for nothing. A cookie login (a browser's) must come from ``KERNEL_ORIGIN``;
+a token header needs no Origin. Messages are flat (``msg_type`` at the top level); anything the
 kernel does not understand is ignored, as Jupyter does.
 
 The server records what it saw (:class:`Seen`): each handshake's URL and
@@ -30,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-__all__ = ["KERNEL_FAULTS", "KERNEL_TOKEN", "Seen", "kernel_app"]
+__all__ = ["KERNEL_FAULTS", "KERNEL_ORIGIN", "KERNEL_TOKEN", "Seen", "kernel_app"]
 
 KERNEL_TOKEN = "5f0c4e9a2b7d41c8a3e6f9b0d2c4e6a8b1d3f5a7c9e0b2d4"
 """The server's one opaque token (48 hex digits, like Jupyter Server's)."""
@@ -38,7 +39,10 @@ KERNEL_FAULTS = {
     "garbled-header": "the Authorization header check compares only the token's first 8 digits",
     "shutdown-fails": "DELETE /api/kernels/{kernel_id} answers 500 and the kernel keeps running",
     "start-fails": "POST /api/kernels answers 503: no kernel can be started",
+    "origin-unchecked": "a cookie login is accepted from any Origin",
 }
+KERNEL_ORIGIN = "http://localhost:8888"
+"""The one Origin a cookie login (a browser) may come from; token headers need none."""
 
 
 @dataclass
@@ -126,6 +130,12 @@ def kernel_app(seen: Seen, fault: str | None = None, *, open_api: bool = False) 
         seen.handshakes.append((websocket.url.path + (f"?{query}" if query else ""), scheme))
         if not allowed(websocket):
             await websocket.send_denial_response(_problem(403, "Forbidden"))
+            return
+        origin = websocket.headers.get("origin")
+        by_cookie = not open_api and websocket.headers.get("authorization") is None
+        if by_cookie and origin not in (None, KERNEL_ORIGIN) and fault != "origin-unchecked":
+            # Like Jupyter's cross-site check: it guards browsers, which log in by cookie.
+            await websocket.send_denial_response(_problem(403, "Blocked Origin"))
             return
         kernel_id = websocket.path_params["kernel_id"]
         if kernel_id not in seen.kernels:

@@ -117,10 +117,22 @@ BROKEN: list[tuple[str, Callable[[], str], str, str]] = [
         "P3",
     ),
     (
-        "websocket-without-carriers",
-        _mutate(lambda d: _delete(_ws(d)["auth"], ["carriers"])),
-        "/paths/~1ws/get/x-websocket/auth",
-        "carriers",
+        # Without auth.carriers the security scheme says where the token goes; HTTP
+        # basic names no place for one token.
+        "websocket-without-carriers-basic-scheme",
+        _mutate(
+            lambda d: (
+                _delete(_ws(d)["auth"], ["carriers"]),
+                _set(d, ["paths", "/ws", "get", "security"], [{"basic": []}]),
+                _set(
+                    d,
+                    ["components", "securitySchemes", "basic"],
+                    {"type": "http", "scheme": "basic"},
+                ),
+            )
+        ),
+        "/paths/~1ws/get/x-websocket/auth/carriers",
+        "names no place one token can travel",
     ),
     (
         "websocket-empty-carriers",
