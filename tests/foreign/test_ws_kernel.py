@@ -23,7 +23,7 @@ from chatcontract.auth import Anonymous, EnvTokens, credentials_from_env, no_aut
 from chatcontract.context import Credentials, RunContext, RunSettings
 from chatcontract.links import PLACEHOLDER
 from chatcontract.report.model import ContractResult, Outcome
-from chatcontract.runner import run_contracts
+from chatcontract.runner import build_plan, run_contracts
 from chatcontract.spec import Spec, diagnose, load_spec
 
 from ..rest.servers import serving
@@ -329,3 +329,11 @@ def test_an_unscoped_origin_rule_is_applied_to_every_carrier() -> None:
     ]
     results, _ = _run(spec=load_spec(document))
     assert sorted(_failed(results)) == [f"{WS}auth/origin-foreign", f"{WS}auth/origin-null"]
+
+
+def test_planned_names_are_the_reported_names() -> None:
+    """``chatcontract plan`` says what the run will report, scoped Origin rows included."""
+    spec = load_spec(SPEC_PATH)
+    planned = {c.id: c.name for c in build_plan(spec).contracts if c.id.startswith(WS)}
+    results, _ = _run(spec=spec)
+    assert {r.id: r.name for r in _ws(results)} == planned

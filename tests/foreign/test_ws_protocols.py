@@ -19,7 +19,7 @@ import yaml
 from chatcontract.auth import EnvTokens
 from chatcontract.context import RunContext, RunSettings
 from chatcontract.report.model import ContractResult, Outcome
-from chatcontract.runner import run_contracts
+from chatcontract.runner import build_plan, run_contracts
 from chatcontract.spec import Spec, diagnose, load_spec
 
 from .ws_protocols import (
@@ -38,6 +38,7 @@ EVENTS = "websocket/GET /v1/events/"
 GRAPHQL = "websocket/GET /graphql/"
 
 Results = dict[str, ContractResult]
+CATEGORIES = ("inventory", "websocket")
 
 
 def _document(name: str) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def _runs(
             ctx = RunContext(spec=spec, base_url=url, credentials=credentials, settings=settings)
             for secret in credentials.secrets():
                 ctx.redactor.add(secret)
-            results = asyncio.run(run_contracts(ctx, ["inventory", "websocket"]))
+            results = asyncio.run(run_contracts(ctx, list(CATEGORIES)))
             found.append({r.id: r for r in results})
     return found
 
@@ -321,3 +322,19 @@ def test_without_x_websocket_auth_the_security_scheme_is_the_carrier() -> None:
     (results,) = _runs(event_api_app(), spec, EVENT_TOKEN)
     assert _failed(results) == {}
     _passed(results, EVENTS, "auth/positive-control", "auth/no-token", "auth/header/garbled")
+
+
+@pytest.mark.parametrize(
+    ("name", "app", "token"),
+    [
+        ("graphql_ws.yaml", graphql_ws_app, GRAPHQL_TOKEN),
+        ("event_api.yaml", event_api_app, EVENT_TOKEN),
+        ("kernel_full.yaml", kernel_full_app, KERNEL_TOKEN),
+    ],
+)
+def test_planned_names_are_the_reported_names(name: str, app: Any, token: str) -> None:
+    spec = load_spec(SPECS / name)
+    planned = {c.id: c.name for c in build_plan(spec).contracts}
+    (results,) = _runs(app(), spec, token)
+    assert {rid: r.name for rid, r in results.items()} == {rid: planned[rid] for rid in results}
+    assert set(results) == {c.id for c in build_plan(spec).contracts if c.category in CATEGORIES}
