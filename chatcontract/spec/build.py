@@ -68,6 +68,14 @@ def iter_operations(
                 yield path, method, join("/paths", path, method), op
 
 
+def is_websocket(method: str, op: Mapping[str, JSON]) -> bool:
+    """An upgrade operation: ``x-websocket``, or (standard HTTP) a GET documenting 101."""
+    responses = op.get("responses")
+    return "x-websocket" in op or (
+        method.lower() == "get" and isinstance(responses, dict) and "101" in map(str, responses)
+    )
+
+
 def _responses(document: Mapping[str, JSON], op: Mapping[str, JSON]) -> dict[str, JSON]:
     raw = op.get("responses") or {}
     found = {str(code): deref(document, resp) for code, resp in raw.items()}
@@ -158,7 +166,9 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
     }
     after = auth.get("close-after-accept") or {}
     origin = ws.get("origin")
-    messages = ws["messages"]
+    # No x-websocket at all (a GET documenting 101): the handshake is all the spec says.
+    declared = "messages" in ws
+    messages: Mapping[str, JSON] = ws.get("messages") or {"client": {}, "server": {}}
     limits = ws.get("limits") or {}
     heartbeat = ws.get("heartbeat") or {}
     deadlines = ws.get("deadlines") or {}
@@ -194,6 +204,7 @@ def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSoc
         heartbeat_kind=heartbeat.get("kind", "message"),
         heartbeat_pong_expected=bool(heartbeat.get("pong-expected", False)),
         unique=tuple(messages.get("unique", ())),
+        messages_declared=declared,
         on_invalid_input=reactions,
         deadlines=WebSocketDeadlines(
             handshake=_seconds(deadlines, "handshake-seconds", 5.0),
@@ -290,10 +301,9 @@ def build_spec(
     for path, method, pointer, raw in iter_operations(document):
         responses = _responses(document, raw)
         label = f"{method.upper()} {path}"
-        derived = None if "x-websocket" in raw else derive_stream(document, raw, pointer, label)
-        kind: OperationKind = (
-            "websocket" if "x-websocket" in raw else "stream" if derived else "rest"
-        )
+        upgrade = is_websocket(method, raw)
+        derived = None if upgrade else derive_stream(document, raw, pointer, label)
+        kind: OperationKind = "websocket" if upgrade else "stream" if derived else "rest"
         body = inline_or_deref(document, raw.get("requestBody") or {})
         security = raw.get("security", default_security)
         op = Operation(
@@ -314,7 +324,7 @@ def build_spec(
         )
         operations.append(op)
         if kind == "websocket":
-            websockets.append(_websocket(document, op, raw["x-websocket"]))
+            websockets.append(_websocket(document, op, raw.get("x-websocket") or {}))
         elif derived is not None:
             streams.append(_stream(op, raw, derived, sequences))
     schemes = {

@@ -26,7 +26,7 @@ from openapi_spec_validator.validation import (
     OpenAPIV32SpecValidator,
 )
 
-from chatcontract.spec.build import iter_operations
+from chatcontract.spec.build import is_websocket, iter_operations
 from chatcontract.spec.refs import (
     RefCycleError,
     find_refs,
@@ -254,7 +254,7 @@ def _check_streams(
                     )
                 elif isinstance(name, str):
                     names.append(name)
-        if "x-websocket" in op:
+        if is_websocket(method, op):
             continue
         label = f"{method.upper()} {path}"
         derived = derive_stream(document, op, pointer, label)
@@ -453,14 +453,39 @@ def _check_carriers(
             )
 
 
+def _plain_websocket(
+    document: Mapping[str, JSON], op: Mapping[str, JSON], pointer: str, label: str
+) -> Iterator[Diagnostic]:
+    """A GET documenting 101 without x-websocket: what will and will not be checked."""
+    kinds = _security_carriers(document, op)
+    if not kinds:
+        yield Diagnostic(
+            join(pointer, "security"),
+            f"{label}: its security scheme names no place one token can travel (basic, mutual "
+            "TLS or combined schemes): its handshake auth rows will be skipped; declare "
+            "x-websocket.auth.carriers",
+            "warning",
+        )
+    yield Diagnostic(
+        join(pointer, "responses", "101"),
+        f"{label} is a WebSocket without x-websocket: its handshake"
+        + ("" if kinds == ["open"] else " and auth matrix (from its security scheme)")
+        + " are checked; describe its messages in x-websocket to check frames, flows, "
+        "hygiene and fuzzing",
+        "warning",
+    )
+
+
 def _check_websocket(
     document: Mapping[str, JSON], known: set[str], lenient: set[str]
-) -> Iterator[Problem]:
+) -> Iterator[Problem | Diagnostic]:
     """x-websocket errors; adds its server types to ``known``. An x-websocket that cannot be
     read makes every sequence lenient, so its one error is not repeated by each sequence."""
     sequences = ((document.get("components") or {}).get("x-sequences")) or {}
-    for _path, method, pointer, op in iter_operations(document):
+    for path, method, pointer, op in iter_operations(document):
         if "x-websocket" not in op:
+            if is_websocket(method, op):
+                yield from _plain_websocket(document, op, pointer, f"GET {path}")
             continue
         where = join(pointer, "x-websocket")
         if method != "get":

@@ -307,6 +307,9 @@ class WebSocketContract:
     """Close codes that refuse a connection after the 101 (a token in a message)."""
     origin_carriers: tuple[str, ...] = ()
     """The carrier kinds (``in``) the Origin rule applies to; empty: all."""
+    messages_declared: bool = True
+    """``False`` for a GET documenting 101 without ``x-websocket``: only the handshake and
+    its auth matrix can be checked (frames have no schema to be judged by)."""
     auth_source: Literal["x-websocket", "security"] = "x-websocket"
     """``security``: carriers and refusal derived from the operation's security scheme."""
 

@@ -139,6 +139,8 @@ async def _checks(target: WsTarget) -> AsyncGenerator[ContractResult, None]:
     if wants("auth/no-token") or any(s.startswith("auth/") for s in _wanted_suffixes(target)):
         async for result in auth_matrix(target, access):
             yield result
+    if not target.contract.messages_declared:
+        return
     if target.contract.welcome_type is not None and wants("frames/welcome"):
         yield await welcome_contract(target, access)
     for flow in target.contract.flows:
@@ -216,6 +218,8 @@ def _rows(contract: WebSocketContract, settings: RunSettings) -> list[tuple[str,
     if contract.expiry_close_code is not None:
         name = f"connections close with {contract.expiry_close_code} when their token expires"
         rows.append(("auth/expiry", name, 3.0))
+    if not contract.messages_declared:
+        return rows  # no frames described: the handshake is all there is to check
     if contract.welcome_type is not None:
         name = f"the first frame is a valid {contract.welcome_type} frame"
         rows.append(("frames/welcome", name, 0.2))

@@ -164,6 +164,12 @@ async def positive_control(target: WsTarget) -> tuple[ContractResult, Access]:
     if operation.is_public:
         access.anonymous = no_auth_reason(operation)
         return skipped(target, "auth/positive-control", name, access.anonymous), access
+    if not target.contract.carriers:
+        access.blocked = (
+            "the security scheme names no place one token can travel (basic, mutual TLS or "
+            "combined schemes): declare x-websocket.auth.carriers"
+        )
+        return skipped(target, "auth/positive-control", name, access.blocked), access
     findings: list[Finding] = []
     failures: list[OpenFailed] = []
     transcript = target.transcript()

@@ -338,3 +338,50 @@ def test_planned_names_are_the_reported_names(name: str, app: Any, token: str) -
     (results,) = _runs(app(), spec, token)
     assert {rid: r.name for rid, r in results.items()} == {rid: planned[rid] for rid in results}
     assert set(results) == {c.id for c in build_plan(spec).contracts if c.category in CATEGORIES}
+
+
+def _plain_event_api() -> dict[str, Any]:
+    """The event API as plain OpenAPI: the upgrade operation documents 101 and 401, and
+    there is no x-websocket at all."""
+    document = _document("event_api.yaml")
+    del document["paths"]["/v1/events"]["get"]["x-websocket"]
+    del document["components"]["x-sequences"]
+    return document
+
+
+def test_a_plain_openapi_websocket_gets_its_handshake_and_auth_matrix() -> None:
+    """No x-websocket: the spec still says 101 with a bearer token, 401 without one."""
+    document = _plain_event_api()
+    _, diagnostics = diagnose(document)
+    assert [d.severity for d in diagnostics] == ["warning"]
+    assert "is a WebSocket without x-websocket" in diagnostics[0].message
+    spec = load_spec(document)
+    (contract,) = spec.websockets
+    assert not contract.messages_declared
+    assert spec.operation("events").kind == "websocket"
+    (results,) = _runs(event_api_app(), spec, EVENT_TOKEN)
+    assert _failed(results) == {}
+    ws = {
+        rid.removeprefix(EVENTS): r.outcome for rid, r in results.items() if rid.startswith(EVENTS)
+    }
+    assert ws == {
+        "auth/positive-control": Outcome.PASSED,
+        "auth/no-token": Outcome.PASSED,
+        "auth/header/garbled": Outcome.PASSED,
+        "auth/header/unissued": Outcome.PASSED,
+        **{
+            row: Outcome.SKIPPED
+            for row in ws
+            if row.startswith("auth/header/")
+            and row not in ("auth/header/garbled", "auth/header/unissued")
+        },
+    }
+    assert results["inventory/GET /v1/events"].outcome is Outcome.PASSED
+
+
+def test_a_plain_openapi_websocket_that_takes_any_token_fails_exactly_those_rows() -> None:
+    (results,) = _runs(event_api_app("any-token"), load_spec(_plain_event_api()), EVENT_TOKEN)
+    assert sorted(_failed(results)) == [
+        EVENTS + "auth/header/garbled",
+        EVENTS + "auth/header/unissued",
+    ]

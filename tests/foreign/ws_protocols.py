@@ -59,6 +59,7 @@ GRAPHQL_FAULTS = {
 EVENT_FAULTS = {
     "done-twice": "response.done is sent twice for one response.create",
     "quiet": "no session.created: the server says nothing until asked (a clean variant)",
+    "any-token": "any bearer token opens the channel",
 }
 
 
@@ -337,7 +338,9 @@ def event_api_app(fault: str | None = None) -> Starlette:
         return out
 
     async def events(websocket: WebSocket) -> None:
-        if websocket.headers.get("authorization") != f"Bearer {EVENT_TOKEN}":
+        authorization = websocket.headers.get("authorization") or ""
+        token_ok = authorization == f"Bearer {EVENT_TOKEN}"
+        if not (token_ok or (fault == "any-token" and authorization.startswith("Bearer "))):
             await websocket.send_denial_response(JSONResponse({"error": "unauthorized"}, 401))
             return
         await websocket.accept()
