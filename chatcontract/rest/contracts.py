@@ -165,6 +165,9 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         request_deadline=request_deadline(ctx.settings),
         cache_dir=ctx.settings.cache_dir,
         rate_limit=ctx.settings.rate_limit,
+        refusals={
+            op.label: frozenset(s for s in (401, 403) if op.documents_status(s)) for op in testable
+        },
     )
     if budget.exhausted:
         recording = Recording(stopped=budget.reason())

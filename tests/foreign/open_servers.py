@@ -202,10 +202,14 @@ SCHEMES: dict[str, tuple[dict[str, Any], Callable[[Request], str | None]]] = {
 """Scheme name -> its OpenAPI security scheme, and where the server looks for the token."""
 
 
-def partly_open_spec(scheme: str = "bearer") -> dict[str, Any]:
+def partly_open_spec(scheme: str = "bearer", refusal: int = 401) -> dict[str, Any]:
     """The same API protected by :data:`SCHEMES` ``[scheme]``, except ``GET /ticks``
-    (``security: []``)."""
+    (``security: []``); a missing or wrong token is refused with ``refusal``."""
     spec = open_spec()
+    for item in spec["paths"].values():
+        for op in item.values():
+            responses = op["responses"]
+            responses[str(refusal)] = responses.pop("401")
     spec["security"] = [{"theKey": []}]
     spec["components"]["securitySchemes"] = {"theKey": SCHEMES[scheme][0]}
     spec["paths"]["/ticks"]["get"]["security"] = []
@@ -249,6 +253,7 @@ def open_app(
     protected: bool = False,
     scheme: str = "bearer",
     broken_status: bool = False,
+    refusal: int = 401,
 ) -> Starlette:
     """The server; with ``protected``, every route but ``/ticks`` wants a token presented
     as :data:`SCHEMES` ``[scheme]`` says. ``broken_status``: ``/status`` breaks its schema."""
@@ -260,7 +265,8 @@ def open_app(
         received.tokens.setdefault(request.url.path, []).append(token)
         if not protected or token in TOKENS:
             return None
-        return JSONResponse({"error": "unauthorized"}, 401, headers={"WWW-Authenticate": scheme})
+        headers = {"WWW-Authenticate": scheme} if refusal == 401 else {}
+        return JSONResponse({"error": "unauthorized"}, refusal, headers=headers)
 
     async def status(request: Request) -> Response:
         received.note("/status", await request.body(), request.headers.get("authorization"))

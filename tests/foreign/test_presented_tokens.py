@@ -103,3 +103,27 @@ def test_a_reproduction_presents_the_token_the_same_way_as_a_variable(scheme: st
         "query": "api_key=EXPANDED",
     }[scheme]
     assert any(where in word for word in words), repro
+
+
+def _rest(scheme: str, refusal: int, documented: int) -> dict[str, ContractResult]:
+    received = Received()
+    with serving(open_app(received, protected=True, scheme=scheme, refusal=refusal)) as url:
+        spec = load_spec(partly_open_spec(scheme, refusal=documented))
+        credentials = credentials_from_env(spec, url, TWO_USERS)
+        settings = RunSettings(connect_timeout=2.0, read_timeout=5.0, max_examples=5)
+        ctx = RunContext(spec=spec, base_url=url, credentials=credentials, settings=settings)
+        return {r.id: r for r in asyncio.run(run_contracts(ctx, ["rest"]))}
+
+
+def test_a_documented_403_for_a_missing_token_is_the_contract() -> None:
+    """schemathesis expects 401 for a request without ``Authorization``; an API that
+    documents 403 for it (Jupyter Server does) keeps its contract by answering 403."""
+    results = _rest("token", refusal=403, documented=403)
+    assert _unexpected(results) == {}
+
+
+def test_an_undocumented_403_for_a_missing_token_still_fails() -> None:
+    results = _rest("token", refusal=403, documented=401)
+    failed = _unexpected(results)
+    assert "rest/GET /status" in failed
+    assert any("403" in message for message in failed["rest/GET /status"][2])
