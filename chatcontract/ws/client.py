@@ -281,6 +281,8 @@ class Socket:
         self.heartbeats = 0
         self.welcome: Mapping[str, Any] | None = None
         self.closed: Closed | None = None
+        self.send_failures = 0
+        """Sends that failed (the connection was gone or would not take the frame)."""
         self._unread: deque[Observation] = deque()
         """Seen while opening a channel without a declared welcome: the next receive's."""
 
@@ -329,7 +331,18 @@ class Socket:
             async with asyncio.timeout(self.target.deadlines.idle):
                 await self.conn.send(data, text=text)
         except (ConnectionClosed, TimeoutError) as exc:
+            self.send_failures += 1
             self.transcript.note(f"send failed: {type(exc).__name__}")
+
+    async def drain(self) -> Closed | Silence:
+        """Read (and judge) what is still buffered until the connection's end, or silence
+        at the first-frame deadline: after a send failed, the end is the news."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.target.deadlines.first_frame
+        while True:
+            seen = await self.receive(deadline, answer_heartbeats=False)
+            if not isinstance(seen, Received):
+                return seen
 
     async def receive(self, deadline: float, *, answer_heartbeats: bool = True) -> Observation:
         """The next application frame before ``deadline`` (loop time), the close, or silence.

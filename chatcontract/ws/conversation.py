@@ -465,12 +465,20 @@ async def ping_pong(target: WsTarget, sock: Socket) -> str | None:
 
 
 async def until_answer(
-    target: WsTarget, sock: Socket, answer: str, *, throttled: str | None = None
+    target: WsTarget,
+    sock: Socket,
+    answer: str,
+    *,
+    sent: Mapping[str, Any] | None = None,
+    throttled: str | None = None,
 ) -> tuple[list[Received], Closed | Silence | None]:
     """Frames until one of type ``answer`` (then ``None``), a close, or silence.
 
     After a ping sent as a barrier, this collects the server's answer to what
-    was sent before it, without waiting out a timeout. An error frame with the
+    was sent before it, without waiting out a timeout. When the probe flow
+    correlates and ``sent`` is the barrier, only the answer naming it ends the
+    wait: an answer of the same type to an earlier frame is one of the frames
+    collected, never taken for the barrier's. An error frame with the
     ``throttled`` code also answers (it is how a rate-limited server answers
     anything) and is returned as the last frame.
     """
@@ -479,11 +487,14 @@ async def until_answer(
     frames: list[Received] = []
     probe = target.vocab.probe
     chatter = probe.unsolicited if probe is not None else ()
+    barrier = (probe, sent) if probe and probe.correlate and sent is not None else None
     while True:
         seen = await sock.receive(deadline)
         if not isinstance(seen, Received):
             return frames, seen
-        if seen.type == answer:
+        if seen.type == answer and (
+            barrier is None or scope_of(*barrier, seen.value) != "unsolicited"
+        ):
             return frames, None
         if seen.type in chatter:
             continue  # declared chatter (status frames) answers nothing

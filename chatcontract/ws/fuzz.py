@@ -87,20 +87,28 @@ class _Fuzzer:
         sock = self.sock
         before = len(sock.findings)
         ping, answer = ping_frame(self.target)
-        # Pongs carry no id, so the barrier is counted: a valid ping example earns its
-        # own pong first, and stopping at that one would blame the next example.
-        kind = self.target.validator.kind_of(frame)
+        validator = self.target.validator
+        probe = self.target.vocab.probe
+        # An uncorrelated barrier answer (a bare pong) carries no id, so it is counted: a
+        # valid example of the barrier's own type earns its answer first, and stopping at
+        # that one would blame the next example. A correlated one names the barrier.
         answers = 1 + (
-            kind == ping.get(self.target.validator.discriminator)
-            and self.target.validator.check_client(frame).ok
+            (probe is None or probe.correlate is None)
+            and validator.kind_of(frame) == validator.kind_of(ping)
+            and validator.check_client(frame).ok
         )
+        failed_sends = sock.send_failures
         await sock.send_json(frame)
         await sock.send_frame(ping)
         end: Closed | Silence | None = None
+        if sock.send_failures > failed_sends:
+            # The connection ended under the example: no answer to the barrier can come,
+            # and a reply still buffered from before must not pass for one.
+            end = await sock.drain()
         throttle = self.target.contract.on_invalid_input.get("rate-limited")
         code = throttle.error_code if throttle else None
-        for _ in range(answers):
-            frames, end = await until_answer(self.target, sock, answer, throttled=code)
+        for _ in range(answers if end is None else 0):
+            frames, end = await until_answer(self.target, sock, answer, sent=ping, throttled=code)
             if end is not None:
                 break
             if code is not None and frames and is_error(self.target, frames[-1], code):

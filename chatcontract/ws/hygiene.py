@@ -440,7 +440,7 @@ async def _hostile_row(target: WsTarget, access: Access, hostile: HostileInput) 
                     f"no {hostile.slug} input can be built from the contract",
                 )
             await sock.send_frame(ping)
-            frames, end = await until_answer(target, sock, answer)
+            frames, end = await until_answer(target, sock, answer, sent=ping)
             findings += _judge_for(reaction)(target, reaction, frames, end, answer)
             findings += sock.findings
     except OpenFailed as exc:

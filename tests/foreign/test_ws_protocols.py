@@ -54,10 +54,11 @@ def _runs(
     *,
     times: int = 1,
     pings: float | None = None,
+    max_examples: int = 10,
 ) -> list[Results]:
     """``times`` runs of inventory + websocket against one server (it remembers ids)."""
     credentials = EnvTokens({"alice": token})
-    settings = RunSettings(connect_timeout=2.0, read_timeout=5.0, max_examples=10)
+    settings = RunSettings(connect_timeout=2.0, read_timeout=5.0, max_examples=max_examples)
     found: list[Results] = []
     with serving_with_pings(app, pings) as url:
         for _ in range(times):
@@ -385,3 +386,35 @@ def test_a_plain_openapi_websocket_that_takes_any_token_fails_exactly_those_rows
         EVENTS + "auth/header/garbled",
         EVENTS + "auth/header/unissued",
     ]
+
+
+def test_a_fuzz_barrier_is_answered_by_its_own_reply_not_an_earlier_one() -> None:
+    """A valid kernel_info_request example earns a kernel_info_reply of the barrier's own
+    type. Taking it for the barrier's answer left the real one buffered, and the next
+    exchange passed on that stale reply although its frame had killed the handler (Jupyter
+    Server dies on a frame that is no JSON object). Correlated by parent msg_id, the
+    barrier waits for its own reply, and the killing frame is the one that fails."""
+    from chatcontract.ws.client import WsTarget, present
+    from chatcontract.ws.fuzz import _Fuzzer
+    from chatcontract.ws.outgoing import fresh_flow_frame
+
+    spec = load_spec(SPECS / "kernel_full.yaml")
+    contract = spec.websockets[0]
+    info = next(flow for flow in contract.flows if flow.send == "kernel_info_request")
+
+    async def exchanges(url: str) -> list[str | None]:
+        ctx = RunContext(spec=spec, base_url=url, credentials=EnvTokens({"alice": KERNEL_TOKEN}))
+        target = WsTarget.of(ctx, contract)
+        presented = present(target.url, contract.carriers[0], KERNEL_TOKEN)
+        fuzzer = _Fuzzer(target, presented, target.transcript())
+        try:
+            valid = fresh_flow_frame(contract, target.validator, info)
+            return [await fuzzer.exchange(valid), await fuzzer.exchange([1, 2])]
+        finally:
+            await fuzzer.close()
+
+    with serving_with_pings(kernel_full_app("crash-on-non-object")) as url:
+        first, second = asyncio.run(exchanges(url))
+    assert first is None
+    assert second is not None
+    assert second.startswith("the server ended the connection")

@@ -51,7 +51,10 @@ __all__ = [
 KERNEL_TOKEN = "0c6f2a9e4b8d47c1a2e5f8b1d4c7e0a3b6d9f2c5e8a1b4d7"
 GRAPHQL_TOKEN = "gql-7d1e9a4c2b6f"
 EVENT_TOKEN = "sk-events-3b9c1d7e5f2a"
-KERNEL_FAULTS = {"idle-early": "status idle is sent before execute_result, ending the run early"}
+KERNEL_FAULTS = {
+    "idle-early": "status idle is sent before execute_result, ending the run early",
+    "crash-on-non-object": "a frame that is no JSON object kills the handler, as in Jupyter",
+}
 GRAPHQL_FAULTS = {
     "complete-twice": "a subscription's complete is sent twice",
     "anonymous-init": "connection_init without a token is acknowledged",
@@ -157,6 +160,8 @@ def kernel_full_app(fault: str | None = None) -> Starlette:
                 if received["type"] == "websocket.disconnect":
                     return
                 value = _loads(received)
+                if fault == "crash-on-non-object" and not isinstance(value, dict):
+                    raise RuntimeError(f"{type(value).__name__!r} object has no attribute 'pop'")
                 header = value.get("header") if isinstance(value, dict) else None
                 if not isinstance(header, dict) or not isinstance(header.get("msg_id"), str):
                     continue  # the kernel logs a bad message and carries on
