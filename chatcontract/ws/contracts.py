@@ -13,7 +13,6 @@ result says what could not be.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
@@ -118,13 +117,10 @@ async def check_websocket(target: WsTarget) -> AsyncIterator[ContractResult]:
 
 async def _cleanup(target: WsTarget) -> tuple[list[str], list[str]]:
     """Delete what the checks created (bounded); ``(deleted, not deleted with why)``."""
-    resources = target.resources
-    if resources.created:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_CLEANUP_SECONDS):
-                await resources.cleanup()
-    left = [f"{c.label}: not deleted within {_CLEANUP_SECONDS:g} s" for c in resources.created]
-    return list(resources.deleted), [*resources.kept, *left]
+    leftovers = target.resources.leftovers
+    if leftovers.created:
+        await target.resources.cleanup(_CLEANUP_SECONDS)
+    return list(leftovers.deleted), list(leftovers.kept)
 
 
 async def _checks(target: WsTarget) -> AsyncGenerator[ContractResult, None]:

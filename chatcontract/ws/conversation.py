@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatcontract.errors import ChatContractError
+from chatcontract.objects import rest_call
 from chatcontract.presentation import carried
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.sequence import SequenceChecker, SequenceViolation
@@ -37,7 +38,6 @@ from chatcontract.ws.frames import Transcript, scope_of, with_value
 from chatcontract.ws.handshake import Access, presented_for
 from chatcontract.ws.outgoing import fresh_flow_frame
 from chatcontract.ws.pings import ping_frame_heartbeat
-from chatcontract.ws.resources import rest_call
 from chatcontract.ws.stalls import StallKind
 from chatcontract.ws.vocabulary import REFERENCE, with_text
 

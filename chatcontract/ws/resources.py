@@ -26,119 +26,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-import orjson
-
 from chatcontract.context import RunContext
 from chatcontract.errors import ChatContractError
 from chatcontract.links import (
     Parameter,
     build_sample,
-    delete_for,
     fill_path,
     link_values,
     operation_parameters,
     path_names,
     producers_of,
 )
+from chatcontract.objects import Leftovers, rest_call
 from chatcontract.presentation import carried
 from chatcontract.spec import Operation, Spec, WebSocketContract
-from chatcontract.ws.frames import Transcript
 
-__all__ = [
-    "Created",
-    "Filled",
-    "Resources",
-    "RestAnswer",
-    "rest_call",
-]
+__all__ = ["Filled", "Resources"]
 
 _MAX_BODY = 64 * 1024
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _FROM_SETTING = "the path_parameters setting"
 _FROM_EXAMPLE = "the spec's example"
-
-
-@dataclass(frozen=True, slots=True)
-class RestAnswer:
-    """One bounded REST exchange: its status and JSON body, or why there is none."""
-
-    status: int | None
-    body: Any = None
-    problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    def line(self) -> str:
-        return self.problem if self.problem is not None else f"HTTP {self.status}"
-
-
-async def rest_call(
-    ctx: RunContext,
-    method: str,
-    path: str,
-    *,
-    headers: Mapping[str, str],
-    query: Mapping[str, str] | None = None,
-    body: Any = None,
-    transcript: Transcript | None = None,
-) -> RestAnswer:
-    """One request, paced and counted; the whole exchange bounded, the body to 64 KiB."""
-    settings = ctx.settings
-    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    label = f"{method} {path}"
-    await ctx.services.pacer.wait()
-    ctx.services.budget.note()
-    status: int | None = None
-    data = bytearray()
-    try:
-        # One bound on the whole exchange: httpx's timeouts are per read, and a body
-        # trickled a byte at a time would otherwise never end.
-        async with asyncio.timeout(settings.connect_timeout + settings.read_timeout):
-            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-                request = client.build_request(
-                    method,
-                    ctx.url(path),
-                    params=dict(query or {}),
-                    json=body,
-                    headers=dict(headers),
-                )
-                response = await client.send(request, stream=True)
-                try:
-                    status = response.status_code
-                    async for chunk in response.aiter_bytes():
-                        data += chunk
-                        if len(data) > _MAX_BODY:
-                            raise ValueError(f"body larger than {_MAX_BODY} bytes")
-                finally:
-                    await response.aclose()
-        parsed: Any = None
-        if response.headers.get("content-type", "").startswith("application/json") and data:
-            parsed = orjson.loads(bytes(data))
-    except (httpx.HTTPError, TimeoutError, ValueError) as exc:
-        problem = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
-        if transcript is not None:
-            transcript.note(f"{label} failed: {problem}")
-        return RestAnswer(status, problem=problem)
-    if transcript is not None:
-        transcript.note(f"{label} -> HTTP {status}")
-    return RestAnswer(status, parsed)
-
-
-@dataclass(frozen=True, slots=True)
-class Created:
-    """An object the run created over REST, and what its creation's links name it."""
-
-    producer: Operation
-    user: str | None
-    values: Mapping[str, Any]
-
-    @property
-    def label(self) -> str:
-        names = ", ".join(f"{k}={v}" for k, v in sorted(self.values.items()))
-        return f"{self.producer.label} ({names})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +86,8 @@ class Resources:
         self.ctx = ctx
         self.contract = contract
         self.parameters = _url_parameters(ctx.spec, contract)
-        self.created: list[Created] = []
-        """Objects made and not yet deleted."""
-        self.deleted: list[str] = []
-        self.kept: list[str] = []
-        """Objects the cleanup could not delete, with why."""
+        self.leftovers = Leftovers(ctx)
+        """Objects made for the URL or the checks, deleted at the end."""
         self._filled: dict[str, Filled] = {}
         self._unfilled: dict[str, str] = {}
         self.attempted = False
@@ -268,7 +173,7 @@ class Resources:
     ) -> tuple[Any, str] | None:
         """A value for parameter ``name`` from an object made (or found) for it."""
         spec = self.ctx.spec
-        for created in self.created:
+        for created in self.leftovers.created:
             if created.user == user and name in created.values:
                 return created.values[name], created.producer.label
         for producer, _ in producers_of(spec, self.contract.operation, name):
@@ -292,8 +197,7 @@ class Resources:
                 tried.append(f"{producer.label} answered {answer.line()}")
                 continue
             values = link_values(spec, producer, answer.body)
-            if producer.method.upper() not in _SAFE_METHODS and values:
-                self.created.append(Created(producer, user, values))
+            self.leftovers.record(producer, user, answer.body)
             if name in values:
                 return values[name], producer.label
             tried.append(f"{producer.label}'s answer has no {name} where its link points")
@@ -301,27 +205,8 @@ class Resources:
 
     def record(self, producer: Operation, user: str | None, body: Any) -> None:
         """Keep an object made elsewhere (a thread for a flow), to delete it at the end."""
-        values = link_values(self.ctx.spec, producer, body)
-        if values and producer.method.upper() not in _SAFE_METHODS:
-            self.created.append(Created(producer, self._key(user), values))
+        self.leftovers.record(producer, self._key(user), body)
 
-    async def cleanup(self) -> None:
-        """Delete everything created, newest first, into :attr:`deleted` and :attr:`kept`."""
-        spec = self.ctx.spec
-        while self.created:
-            created = self.created[-1]
-            remove = delete_for(spec, created.producer, created.values)
-            if remove is None:
-                self.kept.append(f"{created.label}: the spec has no DELETE for it")
-                self.created.pop()
-                continue
-            path = fill_path(remove.path, created.values)
-            token = await self._token(created.user or "") if remove.security else None
-            headers, params = carried(spec, remove, token)
-            answer = await rest_call(self.ctx, "DELETE", path, headers=headers, query=params)
-            self.created.pop()
-            # Gone already is as good as deleted: nothing of ours is left behind.
-            if answer.ok or answer.status in (404, 410):
-                self.deleted.append(f"DELETE {path}")
-            else:
-                self.kept.append(f"{created.label}: DELETE {path} answered {answer.line()}")
+    async def cleanup(self, seconds: float) -> None:
+        """Delete everything created (bounded): see :meth:`Leftovers.cleanup`."""
+        await self.leftovers.cleanup(self._token, seconds)
