@@ -23,11 +23,12 @@ import httpx
 import orjson
 
 from chatcontract.context import RunContext
+from chatcontract.errors import ChatContractError
 from chatcontract.links import delete_for, fill_path, link_values
 from chatcontract.presentation import carried
 from chatcontract.spec import Operation
 
-__all__ = ["Created", "Leftovers", "Notes", "RestAnswer", "rest_call"]
+__all__ = ["Created", "Leftovers", "Notes", "RestAnswer", "rest_call", "tokens_of"]
 
 _MAX_BODY = 64 * 1024
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -125,6 +126,21 @@ class Created:
 
 TokenFor = Callable[[str], Awaitable[str | None]]
 """The token of a user (``None``: there is none to be had)."""
+
+
+def tokens_of(ctx: RunContext) -> TokenFor:
+    """Each user's token from the run's credentials (``""``: the default user), redacted
+    from every output; ``None`` when it cannot be had."""
+
+    async def token_for(user: str) -> str | None:
+        try:
+            token = await ctx.credentials.token(user or None)
+        except ChatContractError:
+            return None
+        ctx.redactor.add(token)
+        return token
+
+    return token_for
 
 
 @dataclass

@@ -26,8 +26,10 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from chatcontract.context import RunContext
+from chatcontract.objects import Leftovers, tokens_of
 from chatcontract.presentation import presentation_for
 from chatcontract.report.model import ContractResult
 from chatcontract.rest.control import positive_control
@@ -93,6 +95,31 @@ async def _in_daemon_thread(fn: Callable[[EnginePlan], Recording], plan: EngineP
 
 def _isolation_targets(ctx: RunContext) -> list[Operation]:
     return [op for op in ctx.spec.rest_operations if ctx.progress.wants(isolation_id(op))]
+
+
+CLEANUP_SECONDS = 30.0
+"""How long deleting what schemathesis' cases created may take in all."""
+
+
+async def _cleanup(ctx: RunContext, recording: Recording, user: str) -> dict[str, dict[str, str]]:
+    """Delete the objects schemathesis' successful cases created (a nightly run must not
+    pile them up on staging); per producer label, what was and was not cleaned up."""
+    found: dict[str, dict[str, str]] = {}
+    by_label: dict[str, Leftovers] = {}
+    for label, body in recording.created:
+        leftovers = by_label.setdefault(label, Leftovers(ctx))
+        leftovers.record(ctx.spec.operation(label), user, body)
+    if recording.uncounted and by_label:
+        next(iter(by_label.values())).dropped += recording.uncounted
+    left = ctx.services.budget.time_left()
+    seconds = CLEANUP_SECONDS if left is None else max(1.0, min(CLEANUP_SECONDS, left))
+    token_for = tokens_of(ctx)
+    for label, leftovers in by_label.items():
+        await leftovers.cleanup(token_for, seconds / len(by_label))
+        details = leftovers.details()
+        if details:
+            found[label] = details
+    return found
 
 
 @category(
@@ -168,6 +195,7 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         refusals={
             op.label: frozenset(s for s in (401, 403) if op.documents_status(s)) for op in testable
         },
+        producers=frozenset(op.label for op in testable if operation_links(ctx.spec, op)),
     )
     if budget.exhausted:
         recording = Recording(stopped=budget.reason())
@@ -177,8 +205,10 @@ async def run_rest(ctx: RunContext) -> AsyncIterator[ContractResult]:
         finally:
             # On cancellation the thread outlives us; tell it to stop at the next event.
             plan.stop.set()
+    cleaned = await _cleanup(ctx, recording, user)
     for result in operation_results(testable, recording, tokens, ctx.redactor):
-        yield result
+        details = cleaned.get(result.operation or "")
+        yield replace(result, details={**result.details, **details}) if details else result
     stateful = stateful_result(recording, tokens, ctx.redactor, blocked=stateful_blocked)
     if stateful is None and stateful_wanted and any(operation_links(ctx.spec, op) for op in ops):
         stateful = not_applicable_stateful()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import shlex
 import socket
 import threading
@@ -100,6 +101,9 @@ class EnginePlan:
     cache_dir: Path | None = None
     """Where hypothesis may keep state (None: :func:`chatcontract.transport.cache_folder`)."""
     rate_limit: str | None = None
+    producers: frozenset[str] = frozenset()
+    """Labels of the operations whose successful answers name an object the run must
+    delete at the end (:mod:`chatcontract.objects`)."""
     refusals: Mapping[str, frozenset[int]] = field(default_factory=dict)
     """Operation label → the credential refusals (401, 403) it documents."""
     workers: int = 1
@@ -117,11 +121,21 @@ class RecordedFailure:
     code: str
 
 
+MAX_CREATED = 1000
+MAX_BODY = 64 * 1024
+"""The largest creation answer read for its links."""
+"""Creations one REST run remembers for the cleanup at most."""
+
+
 @dataclass(slots=True)
 class Recording:
     """What a run found, by operation label (``GET /api/threads``)."""
 
     failures: dict[str, list[RecordedFailure]] = field(default_factory=dict)
+    created: list[tuple[str, Any]] = field(default_factory=list)
+    """``(label, JSON body)`` of each successful answer of a producer, oldest first."""
+    uncounted: int = 0
+    """Creations beyond :data:`MAX_CREATED`, not remembered."""
     stateful_failures: list[RecordedFailure] = field(default_factory=list)
     tested: set[str] = field(default_factory=set)
     fuzzed: set[str] = field(default_factory=set)
@@ -451,10 +465,36 @@ def _documented_refusal(failure: Any, refusals: Mapping[str, frozenset[int]]) ->
 
 class _Collector:
     def __init__(
-        self, recording: Recording, refusals: Mapping[str, frozenset[int]] | None = None
+        self,
+        recording: Recording,
+        refusals: Mapping[str, frozenset[int]] | None = None,
+        producers: frozenset[str] = frozenset(),
     ) -> None:
         self.rec = recording
         self.refusals = refusals or {}
+        self.producers = producers
+
+    def _creations(self, recorder: Any) -> None:
+        """Remember each object a producer's successful answer names, for the cleanup."""
+        for case_id, interaction in getattr(recorder, "interactions", {}).items():
+            response = getattr(interaction, "response", None)
+            status = getattr(response, "status_code", 0)
+            node = recorder.cases.get(case_id)
+            operation = getattr(getattr(node, "value", None), "operation", None)
+            label = getattr(operation, "label", None)
+            if label not in self.producers or not 200 <= status < 300:
+                continue
+            content = getattr(response, "content", b"") or b""
+            try:
+                body = json.loads(content) if len(content) <= MAX_BODY else None
+            except ValueError:
+                body = None
+            if body is None:
+                continue
+            if len(self.rec.created) < MAX_CREATED:
+                self.rec.created.append((label, body))
+            else:
+                self.rec.uncounted += 1
         # Stateful findings are deduplicated apart: a sequence breaking the contract is news
         # for `rest/stateful-links` even when the same operation already failed on its own.
         self._seen: dict[tuple[bool, str], set[tuple[str, Any]]] = {}
@@ -520,6 +560,8 @@ class _Collector:
             if event.phase is PhaseName.AUTH_BOOTSTRAP:
                 return
             label = event.label or event.recorder.label
+            if self.producers:
+                self._creations(event.recorder)
             if event.phase is PhaseName.STATEFUL_TESTING:
                 if event.status is not Status.SKIP:
                     rec.stateful_ran = True
@@ -641,7 +683,7 @@ def _run(plan: EnginePlan) -> Recording:
 
     schema.hook("after_call")(counted)
     schema.hook("after_network_error")(counted)
-    collector = _Collector(recording, plan.refusals)
+    collector = _Collector(recording, plan.refusals, plan.producers)
     with _bounded_sessions(schema.config, deadline):
         events = from_schema(schema).execute()
         stream.append(events)

@@ -48,6 +48,7 @@ from chatcontract.auth import TokenRequestError
 from chatcontract.budget import RunBudget
 from chatcontract.context import CredentialVerdict, RunContext
 from chatcontract.errors import TargetUnreachable
+from chatcontract.objects import Leftovers, tokens_of
 from chatcontract.presentation import Presentation, presentation_for
 from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.rest.control import positive_control
@@ -89,6 +90,8 @@ CATEGORY = "inventory"
 PROBE_SEGMENT = "chatcontract-probe-"
 """Probe paths look like ``/chatcontract-probe-<hex>/<hex>``: easy to spot in server logs."""
 _PROBES_PER_PLACE = 2
+_CLEANUP_SECONDS = 10.0
+"""How long deleting what the probes created may take in all."""
 _CONCURRENT_CHECKS = 16
 """Inventory questions in flight at once (pacing by --rate-limit still applies to each)."""
 _STALLS = frozenset({FailureKind.TOO_SLOW, FailureKind.NO_ANSWER})
@@ -146,6 +149,8 @@ class _Inventory:
         """A probe ran into the deadline: the target stalls unknown routes."""
         self.known: dict[str, Any] = {}
         self.pacer = ctx.services.pacer
+        self.leftovers = Leftovers(ctx)
+        """Objects the probes created (a POST that succeeded), deleted at the end."""
         self.identifiers = {
             link.parameter for op in ctx.spec.operations for link in operation_links(ctx.spec, op)
         }
@@ -258,6 +263,8 @@ class _Inventory:
             body = json.loads(answer.body)
         except ValueError:
             return
+        # A POST the inventory sent may have made an object: deleted when the checks end.
+        self.leftovers.record(op, None, body)
         for link in links:
             value = evaluate_link(link.expression, body)
             if value is not None:
@@ -451,5 +458,11 @@ async def run_inventory(ctx: RunContext) -> AsyncIterator[ContractResult]:
             waves = [ordered]
         for wave in waves:
             await asyncio.gather(*(check(op) for op in wave))
+    leftovers = inventory.leftovers
+    made = {c.producer.operation_id for c in leftovers.created}
+    await leftovers.cleanup(tokens_of(ctx), _CLEANUP_SECONDS)
     for op in ops:
-        yield results[op.operation_id]
+        result = results[op.operation_id]
+        if op.operation_id in made:
+            result = replace(result, details={**result.details, **leftovers.details()})
+        yield result

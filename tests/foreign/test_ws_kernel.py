@@ -337,3 +337,25 @@ def test_planned_names_are_the_reported_names() -> None:
     planned = {c.id: c.name for c in build_plan(spec).contracts if c.id.startswith(WS)}
     results, _ = _run(spec=spec)
     assert {r.id: r.name for r in _ws(results)} == planned
+
+
+def test_what_the_inventory_and_schemathesis_create_is_deleted_at_the_end() -> None:
+    """A nightly run must not pile kernels up: every kernel the inventory's probe and
+    schemathesis' successful POSTs started is shut down through the spec's DELETE, and
+    the producer's results say so."""
+    results, seen = _run(categories=("inventory", "rest"))
+    assert len(seen.started) > 2
+    assert seen.kernels == {}, "every kernel the run started was shut down"
+    assert sorted(seen.shut_down) == sorted(seen.started)
+    made_by_rest = results["rest/POST /api/kernels"].details["cleaned up"].split("; ")
+    assert len(made_by_rest) >= 2
+    assert all(line.startswith("DELETE /api/kernels/") for line in made_by_rest)
+    assert "cleaned up" in results["inventory/POST /api/kernels"].details
+
+
+def test_what_could_not_be_deleted_is_listed_on_the_producer() -> None:
+    results, seen = _run(fault="shutdown-fails", categories=("inventory", "rest"))
+    assert seen.kernels, "the gateway kept them"
+    kept = results["rest/POST /api/kernels"].details["not cleaned up"]
+    assert "answered HTTP 500" in kept
+    assert "cleaned up" not in results["rest/POST /api/kernels"].details
