@@ -473,6 +473,9 @@ class _Collector:
         self.rec = recording
         self.refusals = refusals or {}
         self.producers = producers
+        # Stateful findings are deduplicated apart: a sequence breaking the contract is news
+        # for `rest/stateful-links` even when the same operation already failed on its own.
+        self._seen: dict[tuple[bool, str], set[tuple[str, Any]]] = {}
 
     def _creations(self, recorder: Any) -> None:
         """Remember each object a producer's successful answer names, for the cleanup."""
@@ -495,9 +498,6 @@ class _Collector:
                 self.rec.created.append((label, body))
             else:
                 self.rec.uncounted += 1
-        # Stateful findings are deduplicated apart: a sequence breaking the contract is news
-        # for `rest/stateful-links` even when the same operation already failed on its own.
-        self._seen: dict[tuple[bool, str], set[tuple[str, Any]]] = {}
 
     def _failures(
         self, recorder: Any, default_label: str, *, stateful: bool = False

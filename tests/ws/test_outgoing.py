@@ -8,6 +8,7 @@ isolation's messages.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,3 +57,41 @@ def test_isolation_messages_get_new_unique_values_on_every_send() -> None:
     assert len(frames) == 2
     assert frames[0]["message_id"] != frames[1]["message_id"]
     assert all("canary-0123" in frame["payload"]["content"] for frame in frames)
+
+
+def test_after_a_failed_send_the_buffered_frames_are_read_then_the_end() -> None:
+    """A frame sent on a connection the server already ended is counted as a failed
+    send; :meth:`Socket.drain` then reads what was still buffered (each frame judged)
+    and returns the end, never a stale frame in its place."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from chatcontract.ws.client import Closed, open_socket, present
+
+    from ..rest.servers import serving
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"type": "pong"})
+        await websocket.close(4000)
+
+    spec = spec_with()
+    contract = dataclasses.replace(spec.websockets[0], welcome_type=None, carriers=())
+    spec = dataclasses.replace(spec, websockets=(contract,))
+
+    async def scenario(url: str) -> tuple[int, object, int]:
+        target = WsTarget.of(make_ctx(url, Anonymous(), spec=spec), contract)
+        transcript = target.transcript()
+        sock = await open_socket(target, present(target.url, None, None), transcript)
+        await sock.conn.wait_closed()
+        await sock.send_frame({"type": "ping"})
+        end = await sock.drain()
+        return sock.send_failures, end, sock.count
+
+    with serving(Starlette(routes=[WebSocketRoute("/ws", ws)])) as url:
+        failures, end, frames = asyncio.run(scenario(url))
+    assert failures == 1
+    assert isinstance(end, Closed)
+    assert end.code == 4000
+    assert frames == 1
