@@ -87,7 +87,9 @@ def _passed(results: Mapping[str, ContractResult], prefix: str, *suffixes: str) 
     }
 
 
-@pytest.mark.parametrize("name", ["kernel_full.yaml", "graphql_ws.yaml", "event_api.yaml"])
+@pytest.mark.parametrize(
+    "name", ["kernel_full.yaml", "graphql_ws.yaml", "event_api.yaml", "jupyter_server.yaml"]
+)
 def test_each_protocol_spec_lints_without_a_problem(name: str) -> None:
     where, found = diagnose(SPECS / name)
     assert [d.line(where) for d in found] == []
