@@ -18,12 +18,13 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+import warnings
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
-from hypothesis.errors import HypothesisException
+from hypothesis.errors import HypothesisDeprecationWarning, HypothesisException
 
 from chatcontract.report.model import ContractResult, Finding
 from chatcontract.transport import cache_folder, hypothesis_home
@@ -193,7 +194,17 @@ def _run_property(
     try:
         # No example database (a run replays from ``--seed``, not from past runs); whatever
         # else hypothesis stores goes to the run's cache folder, never the working directory.
-        with hypothesis_home(cache_folder(fuzzer.target.ctx.settings.cache_dir)):
+        # Hypothesis blames a strategy for any change of the global `random` state during
+        # a draw; the draws run in this thread while the event loop's thread goes on, and
+        # websockets (uvicorn too, for an in-process server) draws its ping payloads from
+        # `random`. Not ours: the draw itself uses no `random`.
+        with (
+            hypothesis_home(cache_folder(fuzzer.target.ctx.settings.cache_dir)),
+            warnings.catch_warnings(),
+        ):
+            warnings.filterwarnings(
+                "ignore", "Do not use the `random` module", HypothesisDeprecationWarning
+            )
             prop()
     except (FuzzFailure, _Stop):
         pass
