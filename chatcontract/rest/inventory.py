@@ -44,7 +44,6 @@ import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 
-from chatcontract.auth import TokenRequestError
 from chatcontract.budget import RunBudget
 from chatcontract.context import CredentialVerdict, RunContext
 from chatcontract.errors import TargetUnreachable
@@ -402,15 +401,6 @@ def _repro(checked: _Checked, base_url: str) -> str:
     )
 
 
-async def _token(ctx: RunContext) -> str | None:
-    try:
-        token = await ctx.credentials.token()
-    except TokenRequestError:
-        return None
-    ctx.redactor.add(token)
-    return token
-
-
 @category(
     CATEGORY,
     order=10,
@@ -422,7 +412,7 @@ async def run_inventory(ctx: RunContext) -> AsyncIterator[ContractResult]:
         return
     await ensure_reachable(ctx.base_url, ctx.settings.connect_timeout)
     budget = ctx.services.budget
-    token = await _token(ctx)
+    token = await tokens_of(ctx)("")
     producers = [op.operation_id for op in ops if operation_links(ctx.spec, op)]
     results: dict[str, ContractResult] = {}
     async with new_client(ctx) as client:

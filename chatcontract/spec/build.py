@@ -145,19 +145,18 @@ def _flow(raw: Mapping[str, JSON]) -> Flow:
     )
 
 
-def _websocket(document: Mapping[str, JSON], op: Operation, raw: JSON) -> WebSocketContract:
+def _websocket(
+    document: Mapping[str, JSON],
+    op: Operation,
+    raw: JSON,
+    schemes: Mapping[str, Mapping[str, JSON]],
+) -> WebSocketContract:
     ws = inline(document, raw)
     auth = ws.get("auth") or {}
     # Without x-websocket.auth (or a part of it) the standard parts say it: the carriers
     # from the operation's security scheme, the refusal from its documented 401/403.
     derived = "carriers" not in auth
     if derived:
-        schemes = {
-            name: inline(document, scheme)
-            for name, scheme in (
-                (document.get("components") or {}).get("securitySchemes") or {}
-            ).items()
-        }
         carriers = () if op.is_public else security_carriers(schemes, op.security)
     else:
         carriers = tuple(_carrier(c) for c in auth["carriers"])
@@ -294,6 +293,10 @@ def build_spec(
     sequences = {
         name: _sequence(name, raw) for name, raw in (components.get("x-sequences") or {}).items()
     }
+    schemes = {
+        name: inline(document, scheme)
+        for name, scheme in (components.get("securitySchemes") or {}).items()
+    }
     default_security = document.get("security", [])
     operations: list[Operation] = []
     streams: list[StreamContract] = []
@@ -324,13 +327,9 @@ def build_spec(
         )
         operations.append(op)
         if kind == "websocket":
-            websockets.append(_websocket(document, op, raw.get("x-websocket") or {}))
+            websockets.append(_websocket(document, op, raw.get("x-websocket") or {}, schemes))
         elif derived is not None:
             streams.append(_stream(op, raw, derived, sequences))
-    schemes = {
-        name: inline(document, scheme)
-        for name, scheme in (components.get("securitySchemes") or {}).items()
-    }
     token_url = None
     for scheme in schemes.values():
         flow = (scheme.get("flows") or {}).get("clientCredentials")

@@ -403,16 +403,16 @@ class Socket:
         self.count += 1
         index = self.count
         self.transcript.received(data)
-        if isinstance(data, bytes):
+        value: Any = None
+        text = data if isinstance(data, str) else ""
+        if not self.target.validator.judges_server:
+            # The spec describes no frames (a plain 101): nothing to judge them by.
+            check = FrameCheck(None, ())
+        elif isinstance(data, bytes):
             check = FrameCheck(None, ("/: a binary frame; the contract's frames are JSON text",))
-            value: Any = None
-            text = ""
         else:
             text = data
             value, check = self.target.validator.check_server_text(data)
-        if not self.target.contract.messages_declared:
-            # The spec describes no frames: nothing to judge them by.
-            check = FrameCheck(None, ())
         frame = Received(index, value, text, check)
         self.received.append(frame)
         finding = None

@@ -7,7 +7,6 @@ A repro never holds a token: the token's place is taken by a shell variable
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import time
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
+from chatcontract.presentation import escape_double_quoted
 from chatcontract.report.model import ContractResult, Finding, Outcome
 from chatcontract.spec import TokenCarrier, WebSocketContract
 from chatcontract.ws.client import Presented, WsTarget
@@ -90,7 +90,7 @@ def carrier_slug(carriers: Sequence[TokenCarrier], carrier: TokenCarrier) -> str
 def _with_token(literal: str, token: str = TOKEN_VARIABLE) -> str:
     """``"literal$CHATCONTRACT_TOKEN"``: double quotes so the variable (or the command
     substitution ``token``) expands, every shell character of ``literal`` escaped."""
-    return '"' + re.sub(r'([\\"$`])', r"\\\1", literal) + token + '"'
+    return '"' + escape_double_quoted(literal) + token + '"'
 
 
 def _websocat(url: str, presented: Presented | None, token_note: str) -> str:

@@ -169,6 +169,8 @@ class FrameValidator:
         )
         """Client types that carry the token: part of the handshake, never fuzzed."""
         self._server = {t: compile_schema(s) for t, s in contract.server_schemas.items()}
+        self.judges_server = contract.messages_declared
+        """``False`` for a WebSocket the spec gives no messages (a plain ``101``)."""
         self._client = {t: compile_schema(s) for t, s in contract.client_schemas.items()}
 
     @property

@@ -37,7 +37,7 @@ from chatcontract.links import (
     path_names,
     producers_of,
 )
-from chatcontract.objects import Leftovers, rest_call
+from chatcontract.objects import Leftovers, rest_call, tokens_of
 from chatcontract.presentation import carried
 from chatcontract.spec import Operation, Spec, WebSocketContract
 
@@ -87,6 +87,7 @@ class Resources:
         self.contract = contract
         self.parameters = _url_parameters(ctx.spec, contract)
         self.leftovers = Leftovers(ctx)
+        self._token_for = tokens_of(ctx)
         """Objects made for the URL or the checks, deleted at the end."""
         self._filled: dict[str, Filled] = {}
         self._unfilled: dict[str, str] = {}
@@ -129,14 +130,6 @@ class Resources:
                 self._unfilled[key] = problem
             return problem
 
-    async def _token(self, user: str) -> str | None:
-        try:
-            token = await self.ctx.credentials.token(user)
-        except ChatContractError:
-            return None
-        self.ctx.redactor.add(token)
-        return token
-
     async def _fill(self, user: str) -> str | None:
         settings = self.ctx.settings.path_parameters
         values: dict[str, Any] = {}
@@ -177,7 +170,7 @@ class Resources:
             if created.user == user and name in created.values:
                 return created.values[name], created.producer.label
         for producer, _ in producers_of(spec, self.contract.operation, name):
-            token = await self._token(user) if producer.security else None
+            token = await self._token_for(user) if producer.security else None
             if token is None and not producer.is_public:
                 tried.append(f"{producer.label}: no token for {user}")
                 continue
@@ -209,4 +202,4 @@ class Resources:
 
     async def cleanup(self, seconds: float) -> None:
         """Delete everything created (bounded): see :meth:`Leftovers.cleanup`."""
-        await self.leftovers.cleanup(self._token, seconds)
+        await self.leftovers.cleanup(self._token_for, seconds)
